@@ -1,0 +1,43 @@
+"""realdoc: pin a symlinked docroot to its real path once per request.
+
+Apache mod_realdoc's atomic-deploy trick for Python app servers.  Public names:
+``realpath``, ``first_link`` (the core), ``Resolver`` and ``resolve`` (the
+per-process cache), ``stats``, ``cache_info``, ``clear``, ``set_maxsize``,
+``get_maxsize`` (introspection), and ``implementation`` (``"cython"`` or
+``"python"``).
+"""
+
+from __future__ import annotations
+
+from ._impl import (
+    IMPLEMENTATION as implementation,
+    Resolver,
+    cache_info,
+    clear,
+    features,
+    first_link,
+    get_maxsize,
+    realpath,
+    resolve,
+    set_features,
+    set_maxsize,
+    stats,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Resolver",
+    "__version__",
+    "cache_info",
+    "clear",
+    "features",
+    "first_link",
+    "get_maxsize",
+    "implementation",
+    "realpath",
+    "resolve",
+    "set_features",
+    "set_maxsize",
+    "stats",
+]
