@@ -241,6 +241,8 @@ def _first_link_raw(raw: bytes, trusted: int, filename: Any) -> bytes:
             continue
         if index < trusted:
             dest.append(comp)
+            if len(dest) + sum(map(len, dest)) >= PATH_MAX:
+                raise _common.os_error(errno.ENAMETOOLONG, filename)
             index += 1
             i = j
             continue
@@ -274,8 +276,12 @@ def _first_link_raw(raw: bytes, trusted: int, filename: Any) -> bytes:
                 dest.pop()
             k += 1
         rest = [c for c in raw[j:].split(b"/") if c and c != b"."]
-        return b"/" + b"/".join(dest + tcomps[k:] + rest)
-    return b"/" + b"/".join(dest)
+        dest = dest + tcomps[k:] + rest
+        break
+    result = b"/" + b"/".join(dest)
+    if len(result) >= PATH_MAX:
+        raise _common.os_error(errno.ENAMETOOLONG, filename)
+    return result
 
 
 def first_link(path: Any, start: Any = None) -> Any:

@@ -1,0 +1,1160 @@
+# cython: language_level=3, embedsignature=True, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled core of realdoc: realpath, first_link and the Resolver hot path.
+
+Syscall strategy (counts per resolution; measured costs on this kind of
+machine, where one path syscall costs about 1-1.5 us and glibc realpath(3)
+of ``/tmp/x/www/current/public/assets`` costs about 12 us):
+
+realpath(path)
+    * ``""``: ENOENT, 0 syscalls.
+    * fewer than ``PROC_MIN_COMPONENTS`` (5) components, a relative path
+      counting one more: glibc's own walk, so never more syscalls than glibc:
+      ``getcwd`` for a relative path, one ``readlink`` per component (EINVAL
+      means "not a link"; a link's target is spliced in and walked), and one
+      ``readlink("dir/")`` directory check where glibc makes one (a trailing
+      ``/``, a trailing ``/.``, or ``/..`` next).  At most 40 links (ELOOP).
+    * otherwise: ``open(path, O_PATH|O_CLOEXEC)``, ``readlink("/proc/self/fd/N")``,
+      ``close``: 3 syscalls whatever the depth or number of links (glibc
+      needs at least one per component, so never more than glibc).  The
+      /proc readlink alone costs about 4 us, which is why short paths walk.
+      ENOENT, ENOTDIR and ELOOP from the kernel are final (glibc reaches the
+      same verdict); EACCES and ENAMETOOLONG fall back to the walk (glibc's
+      lexical ``..`` can still succeed there), as do a missing /proc and an
+      answer that is not a plain absolute path (magic links, " (deleted)").
+first_link(path, start)
+    One ``readlink`` per tested component, stopping at the first link; so 1
+    when ``start`` is the link.  ``getcwd`` for a relative path.  The glibc
+    directory check as above when no link precedes a trailing ``/``.
+Resolver refresh (realpath mode), "refresh by prediction"
+    The first resolution is a plain realpath(); the first component where the
+    docroot text and the answer differ is taken as the link (the plan).  When
+    a replay of that guess fails, a walk (a readlink per component) splices
+    every link it meets and remembers where (the plan), then proves its answer
+    with ``openat2(answer, O_PATH, RESOLVE_NO_SYMLINKS)`` + ``close``.  A later
+    refresh replays the plan: one ``readlink`` per remembered link (the
+    target may have changed: that is the point), splices the targets in
+    textually, and proves the candidate with one ``openat2`` + ``close``:
+    3 syscalls for ``current -> releases/N``, 4 for ``current -> A ->
+    release``.  Splicing a link's target in place of the link is always valid
+    path algebra, and openat2 with RESOLVE_NO_SYMLINKS succeeding proves that
+    the spliced text walks through no link at all, so its lexical
+    normalisation is exactly realpath's answer.  Any surprise (a remembered
+    link is no longer a link, a new link appeared, ENOENT, no openat2 because
+    of an old kernel or a seccomp filter answering ENOSYS/EPERM) falls back to
+    a fresh walk and a new plan, or to plain realpath() when openat2 is off.
+Cache hit
+    No syscall: ``CLOCK_MONOTONIC_COARSE`` is read from the vDSO and compared
+    with the last resolution time.
+
+Threads: every syscall sequence runs without the GIL; Resolver state is read
+and written only with the GIL held, so no thread sees a half-updated entry.
+The extension is not declared free-threading compatible: on a free-threaded
+build the interpreter re-enables the GIL when it is imported.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from libc.errno cimport errno, EINVAL, ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EACCES, ERANGE, ENOSYS, EPERM
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, strlen, memchr
+
+import errno as _errno_mod
+import itertools
+import os
+import threading
+import time
+
+from realdoc import _common
+
+cdef extern from *:
+    """
+    #include <fcntl.h>
+    #include <unistd.h>
+    #include <stdint.h>
+    #include <stdio.h>
+    #include <time.h>
+    #include <sys/syscall.h>
+    #ifndef SYS_openat2
+    #define SYS_openat2 437
+    #endif
+    #ifndef O_PATH
+    #define O_PATH 010000000
+    #endif
+    #ifndef CLOCK_MONOTONIC_COARSE
+    #define CLOCK_MONOTONIC_COARSE CLOCK_MONOTONIC
+    #endif
+    struct rd_open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
+    #define RD_RESOLVE_NO_SYMLINKS 0x04
+    /* readlink, openat, openat2, close, getcwd */
+    static unsigned long long rd_sys[5];
+    #define RD_COUNT(i) __atomic_add_fetch(&rd_sys[(i)], 1ULL, __ATOMIC_RELAXED)
+    static ssize_t rd_readlink(const char *p, char *buf, size_t n) { RD_COUNT(0); return readlink(p, buf, n); }
+    static int rd_open_path(const char *p) { RD_COUNT(1); return open(p, O_PATH | O_CLOEXEC); }
+    static int rd_openat2_nolinks(const char *p) {
+        struct rd_open_how h = { O_PATH | O_CLOEXEC, 0, RD_RESOLVE_NO_SYMLINKS };
+        RD_COUNT(2);
+        return (int)syscall(SYS_openat2, AT_FDCWD, p, &h, sizeof h);
+    }
+    static int rd_close(int fd) { RD_COUNT(3); return close(fd); }
+    static char *rd_getcwd(char *buf, size_t n) { RD_COUNT(4); return getcwd(buf, n); }
+    static double rd_coarse_now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    }
+    static void rd_proc_fd_path(char *buf, int fd) { snprintf(buf, 40, "/proc/self/fd/%d", fd); }
+    """
+    unsigned long long rd_sys[5]
+    ssize_t rd_readlink(const char *p, char *buf, size_t n) nogil
+    int rd_open_path(const char *p) nogil
+    int rd_openat2_nolinks(const char *p) nogil
+    int rd_close(int fd) nogil
+    char *rd_getcwd(char *buf, size_t n) nogil
+    double rd_coarse_now() nogil
+    void rd_proc_fd_path(char *buf, int fd) nogil
+
+cdef enum:
+    RD_PATH_MAX = 4096
+    RD_BUF = 4096 + 8
+    RD_MAXSYMLINKS = 40
+    RD_PROC_MIN = 5
+    RD_MAXPLAN = 16
+
+# Run-time features: switched off for the process when the kernel says no.
+cdef bint g_proc_ok = True
+cdef bint g_openat2_ok = True
+# hits, misses (resolutions), errors, stale values served
+cdef unsigned long long g_hits = 0
+cdef unsigned long long g_misses = 0
+cdef unsigned long long g_errors = 0
+cdef unsigned long long g_stale = 0
+cdef unsigned long long g_tick = 0
+cdef long g_gen = 1  # bumped in a forked child: refresh flags of the parent lapse
+
+_SYSCALL_NAMES = ("readlink", "openat", "openat2", "close", "getcwd")
+
+assert _common.PATH_MAX == RD_PATH_MAX and _common.PROC_MIN_COMPONENTS == RD_PROC_MIN
+
+
+def features():
+    """Kernel features this process uses (``proc``, ``openat2``)."""
+    return {"proc": bool(g_proc_ok), "openat2": bool(g_openat2_ok)}
+
+
+def set_features(**flags):
+    """Switch run-time kernel features off (or back on); returns the old set.
+
+    For tests and for systems where a feature misbehaves: with every feature
+    off, resolution falls back to the plain readlink walk, with the same
+    results.  Unknown names raise ValueError.
+    """
+    global g_proc_ok, g_openat2_ok
+    old = features()
+    for name, on in flags.items():
+        if name == "proc":
+            g_proc_ok = bool(on)
+        elif name == "openat2":
+            g_openat2_ok = bool(on)
+        else:
+            raise ValueError(f"unknown feature {name!r}")
+    return old
+
+
+# ---------------------------------------------------------------- C helpers
+
+cdef inline bint _suffix_dircheck(const char *s) noexcept nogil:
+    """glibc's suffix_requires_dir_check: trailing '/', trailing '/.', or '/..' next."""
+    cdef char c
+    while s[0] == b'/':
+        while s[0] == b'/':
+            s += 1
+        c = s[0]
+        if c == 0:
+            return True
+        s += 1
+        if c != b'.':
+            return False
+        if s[0] == 0 or (s[0] == b'.' and (s[1] == 0 or s[1] == b'/')):
+            return True
+    return False
+
+
+cdef inline size_t _pop(char *dest, size_t dlen) noexcept nogil:
+    """Drop the last component of the absolute path dest[:dlen]; '/' stays '/'."""
+    if dlen <= 1:
+        return 1
+    dlen -= 1
+    while dlen > 0 and dest[dlen] != b'/':
+        dlen -= 1
+    if dlen == 0:
+        dlen = 1
+    dest[dlen] = 0
+    return dlen
+
+
+cdef inline int _dircheck(char *dest, size_t dlen) noexcept nogil:
+    """readlink("dest/"): EINVAL proves a directory; returns 0 or an errno."""
+    cdef char tmp[8]
+    cdef ssize_t n
+    if dlen + 1 >= RD_PATH_MAX:
+        return ENAMETOOLONG
+    dest[dlen] = b'/'
+    dest[dlen + 1] = 0
+    n = rd_readlink(dest, tmp, sizeof(tmp))
+    cdef int e = errno
+    dest[dlen] = 0
+    if n >= 0:
+        return ENOTDIR
+    return 0 if e == EINVAL else e
+
+
+cdef int _walk(const char *name, char *dest, size_t *dlen_out) noexcept nogil:
+    """glibc realpath(3)'s walk into dest (RD_BUF bytes); returns 0 or an errno."""
+    cdef size_t dlen, clen, saved, restlen
+    cdef char *ext = NULL
+    cdef char *newext
+    cdef const char *p = name
+    cdef const char *end
+    cdef char link[RD_BUF]
+    cdef ssize_t n
+    cdef int links = 0
+    cdef int err = 0
+    cdef int e
+    if name[0] == b'/':
+        dest[0] = b'/'
+        dest[1] = 0
+        dlen = 1
+    else:
+        if rd_getcwd(dest, RD_PATH_MAX) == NULL:
+            e = errno
+            return ENAMETOOLONG if e == ERANGE else e
+        dlen = strlen(dest)
+    while True:
+        while p[0] == b'/':
+            p += 1
+        if p[0] == 0:
+            break
+        end = p
+        while end[0] != 0 and end[0] != b'/':
+            end += 1
+        clen = end - p
+        if clen == 1 and p[0] == b'.':
+            p = end
+            continue
+        if clen == 2 and p[0] == b'.' and p[1] == b'.':
+            dlen = _pop(dest, dlen)
+            p = end
+            continue
+        saved = dlen
+        if dlen > 1:
+            if dlen + 1 + clen >= RD_PATH_MAX:
+                err = ENAMETOOLONG
+                break
+            dest[dlen] = b'/'
+            dlen += 1
+        elif dlen + clen >= RD_PATH_MAX:
+            err = ENAMETOOLONG
+            break
+        memcpy(dest + dlen, p, clen)
+        dlen += clen
+        dest[dlen] = 0
+        n = rd_readlink(dest, link, RD_PATH_MAX)
+        if n >= 0:
+            links += 1
+            if links > RD_MAXSYMLINKS:
+                err = ELOOP
+                break
+            restlen = strlen(end)
+            newext = <char *>malloc(<size_t>n + restlen + 1)
+            if newext == NULL:
+                err = 12  # ENOMEM
+                break
+            memcpy(newext, link, n)
+            memcpy(newext + n, end, restlen + 1)
+            free(ext)
+            ext = newext
+            p = ext
+            if link[0] == b'/':
+                dest[0] = b'/'
+                dest[1] = 0
+                dlen = 1
+            else:
+                dlen = saved
+                dest[dlen] = 0
+            continue
+        e = errno
+        if _suffix_dircheck(end):
+            e = _dircheck(dest, dlen)
+            if e != 0:
+                err = e
+                break
+        elif e != EINVAL:
+            err = e
+            break
+        p = end
+    free(ext)
+    dlen_out[0] = dlen
+    return err
+
+
+cdef int _proc(const char *name, char *out, size_t *olen, bint *fallback) noexcept nogil:
+    """open(O_PATH) + readlink(/proc/self/fd/N) + close; sets *fallback to walk instead."""
+    global g_proc_ok
+    cdef char procpath[48]
+    cdef int fd = rd_open_path(name)
+    cdef int e
+    cdef ssize_t n
+    if fd < 0:
+        e = errno
+        if e == EACCES or e == ENAMETOOLONG:
+            fallback[0] = True
+            return 0
+        return e
+    rd_proc_fd_path(procpath, fd)
+    n = rd_readlink(procpath, out, RD_PATH_MAX)
+    rd_close(fd)
+    if n < 0:
+        g_proc_ok = False  # no /proc here: walk from now on
+        fallback[0] = True
+        return 0
+    if n >= RD_PATH_MAX:
+        return ENAMETOOLONG
+    out[n] = 0
+    if out[0] != b'/' or (n >= 10 and memcmp_deleted(out + n - 10)):
+        fallback[0] = True
+        return 0
+    olen[0] = n
+    return 0
+
+
+cdef inline bint memcmp_deleted(const char *s) noexcept nogil:
+    cdef const char *d = b" (deleted)"
+    cdef int i
+    for i in range(10):
+        if s[i] != d[i]:
+            return False
+    return True
+
+
+cdef inline int _count_normal(const char *s) noexcept nogil:
+    cdef int n = 0
+    cdef const char *end
+    while True:
+        while s[0] == b'/':
+            s += 1
+        if s[0] == 0:
+            return n
+        end = s
+        while end[0] != 0 and end[0] != b'/':
+            end += 1
+        if not ((end - s == 1 and s[0] == b'.') or (end - s == 2 and s[0] == b'.' and s[1] == b'.')):
+            n += 1
+        s = end
+
+
+cdef int _realpath_c(const char *name, size_t namelen, char *out, size_t *olen) noexcept nogil:
+    cdef bint fallback = False
+    cdef int err
+    cdef int n
+    if namelen == 0:
+        return ENOENT
+    if g_proc_ok and namelen < RD_PATH_MAX:
+        n = _count_normal(name) + (1 if name[0] != b'/' else 0)
+        if n >= RD_PROC_MIN:
+            err = _proc(name, out, olen, &fallback)
+            if not fallback:
+                return err
+    return _walk(name, out, olen)
+
+
+cdef object _raise(int err, object filename):
+    raise OSError(err, os.strerror(err), filename)
+
+
+cdef inline tuple _as_bytes(object path, str what):
+    if type(path) is str:
+        raw = os.fsencode(path)
+        if b"\0" in raw:
+            raise ValueError(f"{what} contains an embedded null byte")
+        return raw, True
+    return _common.to_bytes(path, what)
+
+
+def realpath(path):
+    """Return the canonical absolute path of ``path``, like libc realpath(3).
+
+    ``path``: str, bytes or os.PathLike; the result has the same kind (str for
+    PathLike of str).  Every component must exist.  Errors: FileNotFoundError
+    (missing component, dangling link, ``""``), NotADirectoryError
+    (``file/``, ``file/..``), OSError ELOOP (a loop or more than 40 links),
+    OSError ENAMETOOLONG (result of PATH_MAX bytes or more), PermissionError,
+    each with ``errno`` and ``filename``; ValueError for a NUL byte; TypeError
+    for other types.  Syscalls: see the module docstring (3 at most from five
+    components on, glibc's walk below).
+    """
+    cdef bytes raw
+    cdef bint is_str
+    raw, is_str = _as_bytes(path, "path")
+    cdef char out[RD_BUF]
+    cdef size_t olen = 0
+    cdef const char *c = PyBytes_AS_STRING(raw)
+    cdef size_t clen = PyBytes_GET_SIZE(raw)
+    cdef int err
+    with nogil:
+        err = _realpath_c(c, clen, out, &olen)
+    if err:
+        _raise(err, path)
+    res = PyBytes_FromStringAndSize(out, olen)
+    return os.fsdecode(res) if is_str else res
+
+
+# ------------------------------------------------------------------ first_link
+
+cdef inline size_t _append(char *dest, size_t dlen, const char *s, size_t n, size_t cap) noexcept nogil:
+    """Append '/'+s to the absolute path dest[:dlen]; returns the new length or cap on overflow."""
+    if dlen > 1:
+        if dlen + 1 + n >= cap:
+            return cap
+        dest[dlen] = b'/'
+        dlen += 1
+    elif dlen + n >= cap:
+        return cap
+    memcpy(dest + dlen, s, n)
+    dlen += n
+    dest[dlen] = 0
+    return dlen
+
+
+cdef int _first_link_c(const char *name, int trusted, char *dest, size_t *dlen_out) noexcept nogil:
+    """first_link into dest (3 * RD_BUF bytes); returns 0 or an errno."""
+    cdef size_t dlen, clen
+    cdef const char *p = name
+    cdef const char *end
+    cdef const char *t
+    cdef const char *tend
+    cdef char link[RD_BUF]
+    cdef ssize_t n
+    cdef int index = 0
+    cdef int e
+    cdef size_t cap = 3 * RD_BUF
+    if name[0] == 0:
+        return ENOENT
+    if name[0] == b'/':
+        dest[0] = b'/'
+        dest[1] = 0
+        dlen = 1
+    else:
+        if rd_getcwd(dest, RD_PATH_MAX) == NULL:
+            e = errno
+            return ENAMETOOLONG if e == ERANGE else e
+        dlen = strlen(dest)
+        trusted = 0
+    while True:
+        while p[0] == b'/':
+            p += 1
+        if p[0] == 0:
+            break
+        end = p
+        while end[0] != 0 and end[0] != b'/':
+            end += 1
+        clen = end - p
+        if clen == 1 and p[0] == b'.':
+            p = end
+            continue
+        if clen == 2 and p[0] == b'.' and p[1] == b'.':
+            dlen = _pop(dest, dlen)
+            index += 1
+            p = end
+            continue
+        if index < trusted:
+            dlen = _append(dest, dlen, p, clen, RD_PATH_MAX)
+            if dlen == RD_PATH_MAX:
+                return ENAMETOOLONG
+            index += 1
+            p = end
+            continue
+        saved = dlen
+        dlen = _append(dest, dlen, p, clen, RD_PATH_MAX)
+        if dlen == RD_PATH_MAX:
+            return ENAMETOOLONG
+        n = rd_readlink(dest, link, RD_PATH_MAX)
+        if n < 0:
+            e = errno
+            if _suffix_dircheck(end):
+                e = _dircheck(dest, dlen)
+                if e != 0:
+                    return e
+            elif e != EINVAL:
+                return e
+            index += 1
+            p = end
+            continue
+        # The first link: its target replaces it; the rest follows.
+        link[n] = 0
+        if link[0] == b'/':
+            dlen = 1
+            dest[1] = 0
+        else:
+            dlen = saved
+            dest[dlen] = 0
+        t = link
+        # leading "." and ".." of the target apply to the link's directory
+        while True:
+            while t[0] == b'/':
+                t += 1
+            tend = t
+            while tend[0] != 0 and tend[0] != b'/':
+                tend += 1
+            if tend - t == 1 and t[0] == b'.':
+                t = tend
+            elif tend - t == 2 and t[0] == b'.' and t[1] == b'.':
+                dlen = _pop(dest, dlen)
+                t = tend
+            else:
+                break
+        dlen = _append_rest(dest, dlen, t, cap)
+        if dlen == cap:
+            return ENAMETOOLONG
+        dlen = _append_rest(dest, dlen, end, cap)
+        if dlen == cap:
+            return ENAMETOOLONG
+        break
+    if dlen >= RD_PATH_MAX:
+        return ENAMETOOLONG
+    dlen_out[0] = dlen
+    return 0
+
+
+cdef size_t _append_rest(char *dest, size_t dlen, const char *s, size_t cap) noexcept nogil:
+    """Append the components of s (empty and '.' dropped, '..' kept)."""
+    cdef const char *end
+    while True:
+        while s[0] == b'/':
+            s += 1
+        if s[0] == 0:
+            return dlen
+        end = s
+        while end[0] != 0 and end[0] != b'/':
+            end += 1
+        if not (end - s == 1 and s[0] == b'.'):
+            dlen = _append(dest, dlen, s, end - s, cap)
+            if dlen == cap:
+                return cap
+        s = end
+
+
+def first_link(path, start=None):
+    """Return ``path`` with only its first symlink replaced by the link's target.
+
+    mod_realdoc's ``UseReadlink`` without its quirks.  Components before
+    ``start``'s last one are trusted; from there on every component, the last
+    included, is tested with one ``readlink`` (EINVAL: not a link) until the
+    first link, whose target replaces it (an absolute target replaces the whole
+    prefix; leading ``..`` and ``.`` of a relative one are applied to the
+    link's real directory).  The rest of the path is appended; empty and ``.``
+    components are dropped.  No link: the normalised absolute path.  A relative
+    ``path`` costs one ``getcwd``.  Errors: as :func:`realpath` for the tested
+    part; ValueError when ``start`` is not an absolute component-wise prefix of
+    ``path``.
+    """
+    cdef bytes raw
+    cdef bint is_str
+    raw, is_str = _as_bytes(path, "path")
+    cdef int trusted = 0
+    if start is not None:
+        if raw[:1] != b"/":
+            raise ValueError("start needs an absolute path (got a relative path)")
+        trusted = _common.parse_start(raw, start)
+    res = _first_link_bytes(raw, trusted, path)
+    return os.fsdecode(res) if is_str else res
+
+
+cdef bytes _first_link_bytes(bytes raw, int trusted, object filename):
+    cdef char *out = <char *>malloc(3 * RD_BUF)
+    if out == NULL:
+        raise MemoryError()
+    cdef size_t olen = 0
+    cdef const char *c = PyBytes_AS_STRING(raw)
+    cdef int err
+    try:
+        with nogil:
+            err = _first_link_c(c, trusted, out, &olen)
+        if err:
+            _raise(err, filename)
+        return PyBytes_FromStringAndSize(out, olen)
+    finally:
+        free(out)
+
+
+# --------------------------------------------------- refresh by prediction
+
+cdef inline int _find_comp(const char *r, int index, size_t *cs, size_t *ce) noexcept nogil:
+    """Locate component `index` of r (empty and '.' not counted); 0 if found."""
+    cdef const char *p = r
+    cdef const char *end
+    cdef int i = 0
+    while True:
+        while p[0] == b'/':
+            p += 1
+        if p[0] == 0:
+            return -1
+        end = p
+        while end[0] != 0 and end[0] != b'/':
+            end += 1
+        if not (end - p == 1 and p[0] == b'.'):
+            if i == index:
+                cs[0] = p - r
+                ce[0] = end - r
+                return 0
+            i += 1
+        p = end
+
+
+cdef int _splice(char *r, size_t *rlen, size_t cs, size_t ce, const char *t, size_t tn) noexcept nogil:
+    """Replace r[cs:ce] (a link) by its target t; absolute targets drop r[:ce]."""
+    cdef size_t restlen = rlen[0] - ce
+    cdef char tmp[RD_BUF]
+    if restlen >= RD_BUF:
+        return -1
+    memcpy(tmp, r + ce, restlen)
+    if t[0] == b'/':
+        cs = 0
+    if cs + tn + restlen >= RD_PATH_MAX:
+        return -1
+    memcpy(r + cs, t, tn)
+    memcpy(r + cs + tn, tmp, restlen)
+    rlen[0] = cs + tn + restlen
+    r[rlen[0]] = 0
+    return 0
+
+
+cdef int _prove(char *r, size_t rlen, bint dirslash, char *out, size_t *olen) noexcept nogil:
+    """openat2(r, RESOLVE_NO_SYMLINKS) + close, then normalise r lexically into out.
+
+    Returns 0 (out holds realpath's answer), -1 (not proven: fall back) or
+    -2 (openat2 unusable here).
+    """
+    global g_openat2_ok
+    cdef int fd, e
+    cdef const char *p
+    cdef const char *end
+    cdef size_t dlen
+    if dirslash:
+        if rlen + 1 >= RD_PATH_MAX:
+            return -1
+        r[rlen] = b'/'
+        r[rlen + 1] = 0
+    fd = rd_openat2_nolinks(r)
+    e = errno
+    r[rlen] = 0
+    if fd < 0:
+        if e == ENOSYS or e == EPERM or e == EINVAL or e == 95:  # 95: EOPNOTSUPP
+            g_openat2_ok = False
+            return -2
+        return -1
+    rd_close(fd)
+    out[0] = b'/'
+    out[1] = 0
+    dlen = 1
+    p = r
+    while True:
+        while p[0] == b'/':
+            p += 1
+        if p[0] == 0:
+            break
+        end = p
+        while end[0] != 0 and end[0] != b'/':
+            end += 1
+        if end - p == 1 and p[0] == b'.':
+            pass
+        elif end - p == 2 and p[0] == b'.' and p[1] == b'.':
+            dlen = _pop(out, dlen)
+        else:
+            dlen = _append(out, dlen, p, end - p, RD_PATH_MAX)
+            if dlen == RD_PATH_MAX:
+                return -1
+        p = end
+    olen[0] = dlen
+    return 0
+
+
+cdef int _plan_walk(const char *docroot, size_t dlen0, bint dirslash, int *plan, int *nplan,
+                    char *out, size_t *olen) noexcept nogil:
+    """Walk the docroot text, splicing links in place and recording where; then prove.
+
+    Returns 0 with a plan and the answer, or nonzero (fall back to realpath()).
+    """
+    cdef char r[RD_BUF]
+    cdef char link[RD_BUF]
+    cdef size_t rlen = dlen0
+    cdef size_t cs, ce
+    cdef int index = 0
+    cdef int links = 0
+    cdef ssize_t n
+    cdef char saved
+    nplan[0] = 0
+    if dlen0 >= RD_PATH_MAX:
+        return -1
+    memcpy(r, docroot, dlen0 + 1)
+    while _find_comp(r, index, &cs, &ce) == 0:
+        if ce - cs == 2 and r[cs] == b'.' and r[cs + 1] == b'.':
+            index += 1
+            continue
+        saved = r[ce]
+        r[ce] = 0
+        n = rd_readlink(r, link, RD_PATH_MAX)
+        r[ce] = saved
+        if n < 0:
+            if errno != EINVAL:
+                return -1
+            index += 1
+            continue
+        links += 1
+        if links > RD_MAXSYMLINKS or nplan[0] >= RD_MAXPLAN:
+            return -1
+        plan[nplan[0]] = index
+        nplan[0] += 1
+        link[n] = 0
+        if _splice(r, &rlen, cs, ce, link, n) != 0:
+            return -1
+        if link[0] == b'/':
+            index = 0
+    return _prove(r, rlen, dirslash, out, olen)
+
+
+cdef int _replay(const char *docroot, size_t dlen0, bint dirslash, const int *plan, int nplan,
+                 char *out, size_t *olen) noexcept nogil:
+    """Re-read the remembered links, splice, prove: the 3-syscall refresh."""
+    cdef char r[RD_BUF]
+    cdef char link[RD_BUF]
+    cdef size_t rlen = dlen0
+    cdef size_t cs, ce
+    cdef ssize_t n
+    cdef char saved
+    cdef int i
+    if dlen0 >= RD_PATH_MAX:
+        return -1
+    memcpy(r, docroot, dlen0 + 1)
+    for i in range(nplan):
+        if _find_comp(r, plan[i], &cs, &ce) != 0:
+            return -1
+        saved = r[ce]
+        r[ce] = 0
+        n = rd_readlink(r, link, RD_PATH_MAX)
+        r[ce] = saved
+        if n < 0:
+            return -1
+        link[n] = 0
+        if _splice(r, &rlen, cs, ce, link, n) != 0:
+            return -1
+    return _prove(r, rlen, dirslash, out, olen)
+
+
+# -------------------------------------------------------------------- Resolver
+
+cdef object _DEF_EVERY = _common.DEFAULT_EVERY
+cdef str _DEF_ON_ERROR = "stale"
+cdef int _ON_STALE = 0
+cdef int _ON_RAISE = 1
+cdef int _ON_PASS = 2
+
+
+@cython.final
+cdef class Resolver:
+    """One configured docroot, resolved at most every ``every`` seconds.
+
+    Calling the object returns the pinned real docroot (str, or bytes when
+    configured with bytes).  A hit costs no syscall: the coarse monotonic
+    clock is compared with the last resolution time.  See realdoc's README
+    for the contract of ``every``, ``use_readlink`` and ``on_error``;
+    ``clock`` (a zero-argument callable returning seconds) is for tests.
+    """
+
+    cdef object _docroot       # as configured: str or bytes
+    cdef bytes _raw            # the docroot as bytes
+    cdef bytes _norm           # absolute, '.'/empty dropped: the text plans index into
+    cdef bint _dirslash        # docroot ends in '/', '/.' or '/..': result must be a dir
+    cdef bint _is_str
+    cdef double _every
+    cdef double _retry_every
+    cdef int _mode             # 0 realpath, 1 first_link, 2 first_link from start
+    cdef int _trusted
+    cdef int _on_error
+    cdef object _value
+    cdef double _resolved_at
+    cdef double _retry_at
+    cdef object _error
+    cdef long _failures
+    cdef long _busy            # == g_gen while a thread refreshes
+    cdef object _clock
+    cdef int _plan[RD_MAXPLAN]
+    cdef int _nplan            # -1: no plan yet
+    cdef unsigned long long _tick
+    cdef object __weakref__
+
+    def __init__(self, docroot, *, every=_DEF_EVERY, use_readlink=False, on_error="stale",
+                 clock=None):
+        raw, is_str = _common.to_bytes(docroot, "docroot")
+        if not raw:
+            raise ValueError("docroot must not be empty")
+        self._raw = raw
+        self._is_str = is_str
+        self._docroot = _common.from_bytes(raw, is_str)
+        self._every = _common.check_every(every)
+        self._retry_every = min(self._every, 1.0)
+        mode, start = _common.check_use_readlink(raw, use_readlink)
+        if mode and raw[:1] != b"/":
+            raise ValueError("use_readlink needs an absolute docroot")
+        self._mode = mode
+        self._trusted = _common.parse_start(raw, start) if mode == 2 else 0
+        self._on_error = ("stale", "raise", "passthrough").index(_common.check_on_error(on_error))
+        self._clock = _common.check_clock(clock)
+        comps = _common.components(raw)
+        self._norm = b"/" + b"/".join(comps)
+        # "x/" and "x/." oblige x to be a directory; "x/.." stays in _norm
+        self._dirslash = raw.endswith((b"/", b"/."))
+        self._nplan = -1 if raw[:1] == b"/" else -2  # -2: never predict (relative)
+        self._value = None
+        self._resolved_at = float("-inf")
+        self._retry_at = float("-inf")
+        self._error = None
+        self._failures = 0
+        self._busy = 0
+        self._tick = 0
+
+    cdef inline double _now(self) except? -1.0:
+        if self._clock is None:
+            return rd_coarse_now()
+        return float(self._clock())
+
+    def __call__(self):
+        return self._call()
+
+    cdef inline object _call(self):
+        global g_hits
+        cdef double now
+        if self._clock is None:
+            now = rd_coarse_now()
+        else:
+            now = float(self._clock())
+        if now - self._resolved_at < self._every:
+            g_hits += 1
+            return self._value
+        return self._miss(now)
+
+    def __repr__(self):
+        return (f"Resolver({self._docroot!r}, every={self._every!r}, "
+                f"mode={self.mode!r}, value={self._value!r})")
+
+    @property
+    def docroot(self):
+        """The docroot as configured (str or bytes)."""
+        return self._docroot
+
+    @property
+    def every(self):
+        """Seconds a resolution is reused."""
+        return self._every
+
+    @property
+    def on_error(self):
+        """The failure policy: ``stale``, ``raise`` or ``passthrough``."""
+        return ("stale", "raise", "passthrough")[self._on_error]
+
+    @property
+    def mode(self):
+        """``realpath`` or ``first_link``."""
+        return "realpath" if self._mode == 0 else "first_link"
+
+    @property
+    def start(self):
+        """The first_link start prefix, or None."""
+        if self._mode != 2:
+            return None
+        return _common.from_bytes(b"/" + b"/".join(
+            _common.components(self._raw)[: self._trusted + 1]), self._is_str)
+
+    @property
+    def value(self):
+        """The last good resolution, or None."""
+        return self._value
+
+    @property
+    def age(self):
+        """Seconds since the last good resolution, or None."""
+        if self._value is None:
+            return None
+        return max(self._now() - self._resolved_at, 0.0)
+
+    @property
+    def expires_in(self):
+        """Seconds until the value is refreshed (0 when due), or None."""
+        if self._value is None:
+            return None
+        return max(self._every - (self._now() - self._resolved_at), 0.0)
+
+    def refresh(self):
+        """Resolve now, whatever the age; apply on_error on failure."""
+        return self._refresh(self._now())
+
+    cdef object _miss(self, double now):
+        global g_hits
+        if self._value is not None and self._every > 0:
+            if self._busy == g_gen:
+                g_hits += 1  # another thread refreshes: serve the cached value
+                return self._value
+            self._busy = g_gen
+            try:
+                return self._refresh(now)
+            finally:
+                self._busy = 0
+        return self._refresh(now)
+
+    cdef bytes _resolve_now(self):
+        """One resolution, GIL released around the syscalls; raises OSError."""
+        cdef char out[RD_BUF]
+        cdef size_t olen = 0
+        cdef int plan[RD_MAXPLAN]
+        cdef int nplan = self._nplan
+        cdef int rc = -1
+        cdef int i
+        cdef const char *norm
+        cdef size_t nlen
+        cdef bint dirslash = self._dirslash
+        if self._mode != 0:
+            return _first_link_bytes(self._raw, self._trusted, self._docroot)
+        if nplan == -2 or not g_openat2_ok:
+            return _realpath_bytes(self._raw, self._docroot)
+        if nplan == -1:
+            # First resolution: plain realpath (3 syscalls on a deep path), then
+            # guess the plan: one link where the docroot text and the answer part.
+            res = _realpath_bytes(self._raw, self._docroot)
+            guess = _guess_link_index(self._norm, res)
+            if guess >= 0:
+                self._plan[0] = guess
+                self._nplan = 1
+            elif guess == -1:
+                self._nplan = 0
+            return res
+        for i in range(nplan if nplan > 0 else 0):
+            plan[i] = self._plan[i]
+        norm = PyBytes_AS_STRING(self._norm)
+        nlen = PyBytes_GET_SIZE(self._norm)
+        with nogil:
+            if nplan >= 0:
+                rc = _replay(norm, nlen, dirslash, plan, nplan, out, &olen)
+            if rc != 0 and rc != -2:
+                rc = _plan_walk(norm, nlen, dirslash, plan, &nplan, out, &olen)
+                if rc != 0:
+                    nplan = -1
+        if rc == 0:
+            self._nplan = nplan
+            for i in range(nplan):
+                self._plan[i] = plan[i]
+            return PyBytes_FromStringAndSize(out, olen)
+        self._nplan = -1
+        return _realpath_bytes(self._raw, self._docroot)
+
+    cdef object _refresh(self, double now):
+        global g_misses, g_errors
+        if self._error is not None and now < self._retry_at:
+            return self._failed(self._error)
+        g_misses += 1
+        try:
+            raw = self._resolve_now()
+        except OSError as e:
+            g_errors += 1
+            self._failures += 1
+            if self._error is None:
+                _common.log_failure(self._docroot, e, self.on_error, self._value is not None)
+            self._error = e
+            self._retry_at = now + self._retry_every
+            return self._failed(e)
+        value = os.fsdecode(raw) if self._is_str else raw
+        if self._error is not None:
+            _common.log_recovery(self._docroot, value, self._failures)
+            self._error = None
+            self._failures = 0
+        self._value = value
+        self._resolved_at = now
+        return value
+
+    cdef object _failed(self, object exc):
+        global g_stale
+        if self._on_error == _ON_STALE:
+            if self._value is not None:
+                g_stale += 1
+                return self._value
+        elif self._on_error == _ON_PASS:
+            return self._docroot
+        raise _common.copy_error(exc)
+
+    def _info(self):
+        return {
+            "docroot": self._docroot, "value": self._value, "age": self.age,
+            "expires_in": self.expires_in, "mode": self.mode, "start": self.start,
+            "every": self._every, "on_error": self.on_error,
+            "failing": self._error is not None,
+        }
+
+
+cdef int _guess_link_index(bytes norm, bytes real):
+    """Index of the first component where norm and real differ: -1 if none, -3 if unsure."""
+    a = norm.split(b"/")[1:] if norm != b"/" else []
+    if b".." in a:
+        return -3
+    b = real.split(b"/")[1:] if real != b"/" else []
+    cdef int i
+    for i in range(len(a)):
+        if i >= len(b) or a[i] != b[i]:
+            return i
+    return -1 if len(a) == len(b) else -3
+
+
+cdef bytes _realpath_bytes(bytes raw, object filename):
+    cdef char out[RD_BUF]
+    cdef size_t olen = 0
+    cdef const char *c = PyBytes_AS_STRING(raw)
+    cdef size_t clen = PyBytes_GET_SIZE(raw)
+    cdef int err
+    with nogil:
+        err = _realpath_c(c, clen, out, &olen)
+    if err:
+        _raise(err, filename)
+    return PyBytes_FromStringAndSize(out, olen)
+
+
+# -------------------------------------------------------------------- registry
+
+cdef dict _registry = {}
+cdef Py_ssize_t _maxsize = _common.DEFAULT_MAXSIZE
+_reg_lock = threading.Lock()
+
+
+def resolve(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=_DEF_ON_ERROR):
+    """Return the pinned real docroot, through the per-process registry.
+
+    One :class:`Resolver` per distinct ``(docroot, every, use_readlink,
+    on_error)``, created on first use; the registry keeps the
+    ``get_maxsize()`` most recently used ones.  Same errors as Resolver.
+    """
+    global g_tick
+    cdef object key
+    cdef object found
+    if every is _DEF_EVERY and use_readlink is False and on_error is _DEF_ON_ERROR:
+        key = docroot
+    else:
+        key = _common.registry_key(docroot, every, use_readlink, on_error)
+    try:
+        found = _registry.get(key)
+    except TypeError:
+        found = None
+    if found is None:
+        found = _new_entry(key, docroot, every, use_readlink, on_error)
+    cdef Resolver r = <Resolver>found
+    g_tick += 1
+    r._tick = g_tick
+    return r._call()
+
+
+cdef Resolver _new_entry(object key, object docroot, object every, object use_readlink,
+                         object on_error):
+    try:
+        hash(key)
+    except TypeError:
+        raise TypeError(
+            f"docroot must be str, bytes or os.PathLike, not {type(docroot).__name__}"
+        ) from None
+    r = Resolver(docroot, every=every, use_readlink=use_readlink, on_error=on_error)
+    with _reg_lock:
+        existing = _registry.get(key)
+        if existing is not None:
+            return existing
+        _evict(_maxsize - 1)
+        _registry[key] = r
+    return r
+
+
+cdef void _evict(Py_ssize_t keep):
+    """Drop least recently used entries until at most `keep` remain (lock held)."""
+    cdef Resolver r
+    cdef unsigned long long best
+    while len(_registry) > keep and len(_registry) > 0:
+        oldest = None
+        best = 0
+        for k, v in _registry.items():
+            r = <Resolver>v
+            if oldest is None or r._tick < best:
+                oldest = k
+                best = r._tick
+        del _registry[oldest]
+
+
+def set_maxsize(maxsize):
+    """Set how many resolvers resolve() keeps (LRU); returns the old size."""
+    global _maxsize
+    maxsize = _common.check_maxsize(maxsize)
+    with _reg_lock:
+        old = _maxsize
+        _maxsize = maxsize
+        _evict(maxsize)
+    return old
+
+
+def get_maxsize():
+    """How many resolvers resolve() keeps."""
+    return _maxsize
+
+
+def stats():
+    """Counters of this process since start (or fork): see realdoc.stats()."""
+    sys_counts = {name: int(rd_sys[i]) for i, name in enumerate(_SYSCALL_NAMES)}
+    out = {
+        "hits": g_hits, "misses": g_misses, "errors": g_errors,
+        "stale_served": g_stale, "entries": len(_registry), "maxsize": _maxsize,
+        "syscalls": sys_counts,
+    }
+    out.update(sys_counts)
+    return out
+
+
+def cache_info():
+    """One dict per registry entry, most recently used first."""
+    with _reg_lock:
+        entries = sorted(_registry.values(), key=lambda r: -(<Resolver>r)._tick)
+    return [r._info() for r in entries]
+
+
+def clear(prefix=None):
+    """Drop every registry entry, or those whose docroot starts with ``prefix``
+    component-wise; return how many were dropped."""
+    if prefix is None:
+        with _reg_lock:
+            n = len(_registry)
+            _registry.clear()
+        return n
+    praw, _ = _common.to_bytes(prefix, "prefix")
+    with _reg_lock:
+        doomed = [k for k, r in _registry.items()
+                  if _common.prefix_matches((<Resolver>r)._docroot, praw)]
+        for k in doomed:
+            del _registry[k]
+    return len(doomed)
+
+
+def _reset_stats():
+    global g_hits, g_misses, g_errors, g_stale
+    cdef int i
+    for i in range(5):
+        rd_sys[i] = 0
+    g_hits = g_misses = g_errors = g_stale = 0
+
+
+def _after_fork_in_child():
+    global g_gen, _reg_lock
+    g_gen += 1
+    _reg_lock = threading.Lock()
+    _reset_stats()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,172 @@
+"""Differential property tests: compiled == pure == libc realpath(3) on random trees."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import tempfile
+from typing import List, Optional, Tuple
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings, strategies as st
+
+from conftest import _module
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_libc.realpath.restype = ctypes.c_void_p
+_libc.realpath.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+_libc.free.argtypes = [ctypes.c_void_p]
+
+
+def libc_realpath(p: bytes):
+    """(result bytes, None) or (None, errno) from glibc realpath(3)."""
+    ctypes.set_errno(0)
+    ptr = _libc.realpath(p, None)
+    if not ptr:
+        return None, ctypes.get_errno()
+    try:
+        return ctypes.string_at(ptr), None
+    finally:
+        _libc.free(ptr)
+
+
+def outcome(fn, p):
+    try:
+        return fn(p), None
+    except OSError as e:
+        return None, e.errno
+
+
+NAMES = ["a", "b", "c"]
+comp = st.sampled_from(NAMES + [".", "..", ""])
+rel_target = st.lists(st.sampled_from(NAMES + [".", ".."]), min_size=1, max_size=4).map("/".join)
+entry = st.tuples(
+    st.lists(st.sampled_from(NAMES), min_size=1, max_size=3),         # where
+    st.sampled_from(["dir", "dir", "file", "link"]),                    # what
+    st.one_of(rel_target, rel_target.map(lambda t: "ABS/" + t), st.just("ABS")),  # link target
+)
+tree_spec = st.lists(entry, min_size=1, max_size=14)
+query = st.tuples(
+    st.sampled_from(["abs", "abs", "rel"]),
+    st.lists(comp, min_size=0, max_size=6),
+    st.booleans(),  # trailing slash
+)
+
+
+def build(root: str, spec) -> None:
+    for where, kind, target in spec:
+        p = os.path.join(root, *where)
+        try:
+            if kind == "dir":
+                os.makedirs(p, exist_ok=True)
+            elif kind == "file":
+                with open(p, "w") as f:
+                    f.write("x")
+            else:
+                os.symlink(target.replace("ABS", root, 1) if target.startswith("ABS") else target, p)
+        except OSError:
+            pass  # parent is a file or a link, or the name exists: skip
+
+
+def make_path(root: str, q) -> bytes:
+    kind, comps, slash = q
+    text = "/".join(comps)
+    if slash:
+        text += "/"
+    if kind == "abs":
+        text = root + "/" + text
+    return os.fsencode(text)
+
+
+def ref_first_link(p: bytes) -> Tuple[bytes, bool]:
+    """A plain reference for first_link on paths that resolve."""
+    if not p.startswith(b"/"):
+        p = os.getcwdb() + b"/" + p
+    comps = p.split(b"/")
+    dest: List[bytes] = []
+    for i, c in enumerate(comps):
+        if c in (b"", b"."):
+            continue
+        if c == b"..":
+            dest = dest[:-1]
+            continue
+        cand = b"/" + b"/".join(dest + [c])
+        if os.path.islink(cand):
+            t = os.readlink(cand)
+            base = [] if t.startswith(b"/") else dest
+            tc = [x for x in t.split(b"/") if x not in (b"", b".")]
+            while tc and tc[0] == b"..":
+                base = base[:-1]
+                tc = tc[1:]
+            rest = [x for x in comps[i + 1:] if x not in (b"", b".")]
+            return b"/" + b"/".join(base + tc + rest), True
+        dest.append(c)
+    return b"/" + b"/".join(dest), False
+
+
+SETTINGS = settings(max_examples=120, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@SETTINGS
+@given(spec=tree_spec, queries=st.lists(query, min_size=1, max_size=8), proc=st.booleans())
+@example(spec=[(["a"], "link", "b"), (["b"], "link", "a")], queries=[("abs", ["a", "x"], False)],
+         proc=True)
+@example(spec=[(["a"], "file", "")], queries=[("abs", ["a", "..", "a"], False),
+                                               ("abs", ["a"], True)], proc=True)
+def test_realpath_matches_libc_and_twin(spec, queries, proc):
+    compiled, pure = _module("cython"), _module("python")
+    root = os.path.realpath(tempfile.mkdtemp(prefix="rdprop"))
+    cwd = os.getcwd()
+    old_c = compiled.set_features(proc=proc)
+    old_p = pure.set_features(proc=proc)
+    try:
+        build(root, spec)
+        os.chdir(root)
+        for q in queries:
+            p = make_path(root, q)
+            if not p:
+                continue
+            want = libc_realpath(p)
+            got_c = outcome(compiled.realpath, p)
+            got_p = outcome(pure.realpath, p)
+            assert got_c == want, (p, got_c, want)
+            assert got_p == want, (p, got_p, want)
+            as_str = outcome(compiled.realpath, os.fsdecode(p))
+            assert as_str == (None if want[0] is None else os.fsdecode(want[0]), want[1])
+            if want[0] is not None:
+                assert os.path.realpath(p, strict=True) == want[0]
+    finally:
+        os.chdir(cwd)
+        compiled.set_features(**old_c)
+        pure.set_features(**old_p)
+        shutil.rmtree(root)
+
+
+@SETTINGS
+@given(spec=tree_spec, queries=st.lists(query, min_size=1, max_size=8))
+def test_first_link_matches_reference_and_twin(spec, queries):
+    compiled, pure = _module("cython"), _module("python")
+    root = os.path.realpath(tempfile.mkdtemp(prefix="rdprop"))
+    cwd = os.getcwd()
+    try:
+        build(root, spec)
+        os.chdir(root)
+        for q in queries:
+            p = make_path(root, q)
+            if not p:
+                continue
+            got_c = outcome(compiled.first_link, p)
+            got_p = outcome(pure.first_link, p)
+            assert got_c == got_p, (p, got_c, got_p)
+            if libc_realpath(p)[0] is None:
+                continue
+            ref, had_link = ref_first_link(p)
+            assert got_c == (ref, None), (p, got_c, ref)
+            assert os.stat(got_c[0]).st_ino == os.stat(p).st_ino
+            assert os.stat(got_c[0]).st_dev == os.stat(p).st_dev
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(root)
