@@ -1,0 +1,538 @@
+"""Tests for realdoc.switch: atomic and compare-and-swap symlink flips."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import pathlib
+import subprocess
+import sys
+import threading
+from typing import List, Optional
+
+import pytest
+
+from realdoc.switch import SwitchConflict, SwitchResult, switch
+
+SRC = str(pathlib.Path(__file__).resolve().parents[1] / "src")
+
+
+@pytest.fixture
+def site(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A deploy directory with releases r1, r2, r3 and no ``current`` yet."""
+    for r in ("r1", "r2", "r3"):
+        (tmp_path / "releases" / r).mkdir(parents=True)
+    return tmp_path
+
+
+def leftovers(directory: pathlib.Path) -> List[str]:
+    """Names of temporary links left in ``directory``."""
+    return sorted(n for n in os.listdir(directory) if ".realdoc-tmp-" in n)
+
+
+# -- basic flips --------------------------------------------------------------------
+
+
+def test_first_deploy_creates_link(site: pathlib.Path) -> None:
+    link = site / "current"
+    res = switch(link, site / "releases" / "r1")
+    assert res == SwitchResult(link=str(link), old=None, new="releases/r1", letter=None)
+    assert os.readlink(link) == "releases/r1"
+    assert (link / ".").resolve() == site / "releases" / "r1"
+    assert leftovers(site) == []
+
+
+def test_switch_replaces_existing_link(site: pathlib.Path) -> None:
+    link = site / "current"
+    os.symlink("releases/r1", link)
+    res = switch(str(link), str(site / "releases" / "r2"))
+    assert (res.old, res.new) == ("releases/r1", "releases/r2")
+    assert os.readlink(link) == "releases/r2"
+    assert leftovers(site) == []
+
+
+def test_switch_is_one_rename(site: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LINK is never unlinked: the only change to it is a rename over it."""
+    link = site / "current"
+    os.symlink("releases/r1", link)
+    calls: List[str] = []
+    real_replace, real_unlink = os.replace, os.unlink
+
+    def replace(src: str, dst: str) -> None:
+        calls.append(f"replace {os.path.basename(dst)}")
+        real_replace(src, dst)
+
+    def unlink(path: str) -> None:  # pragma: no cover - must not be called
+        calls.append(f"unlink {os.path.basename(path)}")
+        real_unlink(path)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "unlink", unlink)
+    switch(link, site / "releases" / "r2")
+    assert calls == ["replace current"]
+
+
+def test_directory_is_fsynced(site: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: List[bool] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.path.samestat(os.fstat(fd), os.stat(site)))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    switch(site / "current", site / "releases" / "r1")
+    assert synced == [True]
+
+
+def test_pathlike_and_trailing_slash(site: pathlib.Path) -> None:
+    os.symlink("releases/r1", site / "current")
+    res = switch(f"{site}/current/", site / "releases" / "r2")
+    assert res.link == f"{site}/current"
+    assert os.readlink(site / "current") == "releases/r2"
+    assert (site / "releases" / "r1").is_dir()  # the old release was not touched
+
+
+def test_relative_link_path_and_target(
+    site: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relative LINK and TARGET are taken from the current directory."""
+    monkeypatch.chdir(site / "releases")
+    res = switch("../current", "r2")
+    assert res.new == "releases/r2"
+    assert (site / "current" / ".").resolve() == site / "releases" / "r2"
+
+
+# -- relative / absolute ---------------------------------------------------------
+
+
+def test_default_relative_when_under_link_dir(site: pathlib.Path) -> None:
+    assert switch(site / "current", site / "releases" / "r1").new == "releases/r1"
+
+
+def test_default_absolute_when_outside(site: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere").resolve()
+    res = switch(site / "current", elsewhere)
+    assert res.new == str(elsewhere)
+    assert os.path.isabs(os.readlink(site / "current"))
+
+
+def test_force_absolute(site: pathlib.Path) -> None:
+    res = switch(site / "current", site / "releases" / "r1", relative=False)
+    assert res.new == str((site / "releases" / "r1").resolve())
+    assert os.readlink(site / "current") == res.new
+
+
+def test_force_relative_outside(site: pathlib.Path) -> None:
+    (site / "www").mkdir()
+    res = switch(site / "www" / "current", site / "releases" / "r1", relative=True)
+    assert res.new == "../releases/r1"
+    assert (site / "www" / "current" / ".").resolve() == site / "releases" / "r1"
+
+
+def test_relative_computed_from_real_directory(site: pathlib.Path) -> None:
+    """LINK's directory reached through a symlink: the text must work from the real dir."""
+    (site / "real" / "www").mkdir(parents=True)
+    os.symlink(site / "real" / "www", site / "alias")
+    res = switch(site / "alias" / "current", site / "releases" / "r1", relative=True)
+    assert res.new == "../../releases/r1"
+    assert (site / "alias" / "current" / ".").resolve() == site / "releases" / "r1"
+
+
+def test_target_last_component_not_resolved(site: pathlib.Path) -> None:
+    """A link may point at a link (current -> A): TARGET's last name is kept."""
+    os.symlink("releases/r1", site / "A")
+    assert switch(site / "current", site / "A").new == "A"
+    assert os.readlink(site / "current") == "A"
+
+
+# -- errors -------------------------------------------------------------------------
+
+
+def test_refuses_real_directory(site: pathlib.Path) -> None:
+    (site / "current").mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        switch(site / "current", site / "releases" / "r1")
+    assert info.value.errno == errno.EISDIR
+    assert info.value.filename == str(site / "current")
+    assert (site / "current").is_dir() and not (site / "current").is_symlink()
+    assert leftovers(site) == []
+
+
+def test_refuses_regular_file(site: pathlib.Path) -> None:
+    (site / "current").write_text("precious")
+    with pytest.raises(FileExistsError) as info:
+        switch(site / "current", site / "releases" / "r1")
+    assert info.value.errno == errno.EEXIST
+    assert (site / "current").read_text() == "precious"
+    assert leftovers(site) == []
+
+
+def test_missing_target(site: pathlib.Path) -> None:
+    os.symlink("releases/r1", site / "current")
+    missing = site / "releases" / "r9"
+    with pytest.raises(FileNotFoundError) as info:
+        switch(site / "current", missing)
+    assert info.value.filename == str(missing)
+    assert os.readlink(site / "current") == "releases/r1"
+    assert leftovers(site) == []
+
+
+def test_allow_missing(site: pathlib.Path) -> None:
+    res = switch(site / "current", site / "releases" / "r9", allow_missing=True)
+    assert res.new == "releases/r9"
+    assert os.readlink(site / "current") == "releases/r9"
+
+
+def test_missing_link_directory(site: pathlib.Path) -> None:
+    with pytest.raises(FileNotFoundError) as info:
+        switch(site / "nope" / "current", site / "releases" / "r1")
+    assert info.value.filename == str(site / "nope")
+
+
+def test_target_is_link_itself(site: pathlib.Path) -> None:
+    os.symlink("releases/r1", site / "current")
+    with pytest.raises(ValueError):
+        switch(site / "current", site / "current")
+    assert os.readlink(site / "current") == "releases/r1"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"link": b"/tmp/current"},
+        {"target": b"/tmp"},
+        {"link": 3},
+        {"target": None},
+        {"expect": 1.5},
+        {"relative": "yes"},
+        {"ab": 1},
+        {"allow_missing": None},
+    ],
+)
+def test_bad_types(site: pathlib.Path, kwargs: dict) -> None:  # type: ignore[type-arg]
+    args = {"link": site / "current", "target": site / "releases" / "r1", **kwargs}
+    with pytest.raises(TypeError):
+        switch(**args)
+    assert not os.path.lexists(site / "current")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"link": ""},
+        {"target": ""},
+        {"expect": ""},
+        {"link": "cur\0rent"},
+        {"target": "r\0"},
+        {"link": "/"},
+        {"link": "."},
+        {"link": "a/.."},
+    ],
+)
+def test_bad_values(site: pathlib.Path, kwargs: dict) -> None:  # type: ignore[type-arg]
+    args = {"link": site / "current", "target": site / "releases" / "r1", **kwargs}
+    with pytest.raises(ValueError):
+        switch(**args)
+    assert not os.path.lexists(site / "current")
+
+
+def test_no_temp_left_when_rename_fails(
+    site: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    os.symlink("releases/r1", site / "current")
+
+    def broken_replace(src: str, dst: str) -> None:
+        assert os.path.islink(src)  # the temporary link existed at this point
+        raise OSError(errno.EIO, "injected failure", dst)
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="injected failure"):
+        switch(site / "current", site / "releases" / "r2")
+    assert leftovers(site) == []
+    assert os.readlink(site / "current") == "releases/r1"
+
+
+def test_no_temp_left_on_interrupt(site: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(src: str, dst: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        switch(site / "current", site / "releases" / "r2")
+    assert leftovers(site) == []
+    assert not os.path.lexists(site / "current")
+
+
+def test_temp_collision_picks_another_name(
+    site: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An existing file with the temporary name is left alone and another name is used."""
+    import secrets
+
+    tokens = iter(["deadbeef", "deadbeef", "cafef00d"])
+    monkeypatch.setattr(secrets, "token_hex", lambda n: next(tokens))
+    squatter = site / f".current.realdoc-tmp-{os.getpid()}-deadbeef"
+    squatter.write_text("not ours")
+    switch(site / "current", site / "releases" / "r1")
+    assert squatter.read_text() == "not ours"
+    assert os.readlink(site / "current") == "releases/r1"
+    assert leftovers(site) == [squatter.name]
+
+
+def test_long_link_name(site: pathlib.Path) -> None:
+    """Temp and lock names stay within NAME_MAX even for a 255-byte link name."""
+    name = "c" * 255
+    res = switch(site / name, site / "releases" / "r1")
+    assert res.new == "releases/r1"
+    assert os.readlink(site / name) == "releases/r1"
+    assert leftovers(site) == []
+    assert all(len(n) <= 255 for n in os.listdir(site))
+
+
+# -- compare-and-swap ---------------------------------------------------------------
+
+
+def test_expect_match_raw_text(site: pathlib.Path) -> None:
+    os.symlink("releases/r1", site / "current")
+    res = switch(site / "current", site / "releases" / "r2", expect="releases/r1")
+    assert res.old == "releases/r1"
+    assert os.readlink(site / "current") == "releases/r2"
+
+
+def test_expect_match_same_real_path(site: pathlib.Path) -> None:
+    """A different spelling of the same directory matches too."""
+    os.symlink("releases/r1", site / "current")
+    switch(site / "current", site / "releases" / "r2", expect=site / "releases" / ".." / "releases" / "r1")
+    assert os.readlink(site / "current") == "releases/r2"
+
+
+def test_expect_mismatch(site: pathlib.Path) -> None:
+    os.symlink("releases/r1", site / "current")
+    with pytest.raises(SwitchConflict) as info:
+        switch(site / "current", site / "releases" / "r3", expect="releases/r2")
+    exc = info.value
+    assert isinstance(exc, RuntimeError)
+    assert (exc.link, exc.expected, exc.actual) == (str(site / "current"), "releases/r2", "releases/r1")
+    assert "releases/r2" in str(exc) and "releases/r1" in str(exc)
+    assert os.readlink(site / "current") == "releases/r1"
+    assert leftovers(site) == []
+
+
+def test_expect_when_link_missing(site: pathlib.Path) -> None:
+    with pytest.raises(SwitchConflict) as info:
+        switch(site / "current", site / "releases" / "r1", expect="releases/r1")
+    assert info.value.actual is None
+    assert not os.path.lexists(site / "current")
+
+
+def test_expect_missing_paths_do_not_match(site: pathlib.Path) -> None:
+    """Two dangling spellings are not 'the same real path'."""
+    os.symlink("releases/gone", site / "current")
+    with pytest.raises(SwitchConflict):
+        switch(site / "current", site / "releases" / "r1", expect=site / "releases" / "gone" / ".")
+
+
+def test_lock_serialises_switchers(site: pathlib.Path) -> None:
+    """While another holder has the lock, switch waits."""
+    os.symlink("releases/r1", site / "current")
+    fd = os.open(site / ".current.realdoc-lock", os.O_RDONLY | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    done = threading.Event()
+
+    def run() -> None:
+        switch(site / "current", site / "releases" / "r2", expect="releases/r1")
+        done.set()
+
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        assert not done.wait(0.3)
+        assert os.readlink(site / "current") == "releases/r1"
+    finally:
+        os.close(fd)
+    t.join(10)
+    assert done.is_set()
+    assert os.readlink(site / "current") == "releases/r2"
+
+
+def test_cas_threads_exactly_one_wins(site: pathlib.Path) -> None:
+    """Several rounds of N threads racing a CAS from the same old target."""
+    os.symlink("releases/r1", site / "current")
+    n = 16
+    for rnd in range(5):
+        old = os.readlink(site / "current")
+        targets = [site / "releases" / f"t{rnd}-{i}" for i in range(n)]
+        for t in targets:
+            t.mkdir()
+        barrier = threading.Barrier(n)
+        wins: List[str] = []
+        conflicts: List[Optional[str]] = []
+        errors: List[BaseException] = []
+
+        def run(target: pathlib.Path) -> None:
+            barrier.wait()
+            try:
+                wins.append(switch(site / "current", target, expect=old).new)
+            except SwitchConflict as exc:
+                conflicts.append(exc.actual)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(t,)) for t in targets]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+        assert errors == []
+        assert len(wins) == 1, f"round {rnd}: {len(wins)} winners"
+        assert len(conflicts) == n - 1
+        assert set(conflicts) == {wins[0]}
+        assert os.readlink(site / "current") == wins[0]
+    assert leftovers(site) == []
+
+
+def test_cas_processes_exactly_one_wins(site: pathlib.Path) -> None:
+    os.symlink("releases/r1", site / "current")
+    n = 8
+    code = (
+        "import sys\n"
+        "from realdoc.switch import switch, SwitchConflict\n"
+        "sys.stdin.read()\n"  # wait for the start signal
+        "try:\n"
+        "    switch(sys.argv[1], sys.argv[2], expect='releases/r1')\n"
+        "except SwitchConflict:\n"
+        "    sys.exit(3)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=SRC)
+    procs = []
+    for i in range(n):
+        (site / "releases" / f"p{i}").mkdir()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(site / "current"), str(site / "releases" / f"p{i}")],
+                stdin=subprocess.PIPE,
+                env=env,
+            )
+        )
+    for p in procs:  # all interpreters are up; release them together
+        assert p.stdin is not None
+        p.stdin.close()
+    codes = sorted(p.wait(60) for p in procs)
+    assert codes == [0] + [3] * (n - 1)
+    assert os.readlink(site / "current").startswith("releases/p")
+    assert leftovers(site) == []
+
+
+# -- A/B scheme ---------------------------------------------------------------------
+
+
+def test_ab_first_deploy_uses_a(site: pathlib.Path) -> None:
+    res = switch(site / "current", site / "releases" / "r1", ab=True)
+    assert res == SwitchResult(link=str(site / "current"), old=None, new="releases/r1", letter="A")
+    assert os.readlink(site / "current") == "A"
+    assert os.readlink(site / "A") == "releases/r1"
+    assert not os.path.lexists(site / "B")
+    assert leftovers(site) == []
+
+
+def test_ab_flips_and_repoints_idle_letter(site: pathlib.Path) -> None:
+    link = site / "current"
+    switch(link, site / "releases" / "r1", ab=True)
+    res = switch(link, site / "releases" / "r2", ab=True)
+    assert (res.old, res.new, res.letter) == ("releases/r1", "releases/r2", "B")
+    assert os.readlink(link) == "B"
+    assert os.readlink(site / "B") == "releases/r2"
+    assert os.readlink(site / "A") == "releases/r1"  # the old letter still serves r1
+
+    res = switch(link, site / "releases" / "r3", ab=True)
+    assert (res.old, res.new, res.letter) == ("releases/r2", "releases/r3", "A")
+    assert os.readlink(link) == "A"
+    assert os.readlink(site / "A") == "releases/r3"
+    assert os.readlink(site / "B") == "releases/r2"
+    assert (link / ".").resolve() == site / "releases" / "r3"
+    assert leftovers(site) == []
+
+
+def test_ab_order_letter_before_link(site: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The idle letter is repointed before LINK is flipped to it."""
+    switch(site / "current", site / "releases" / "r1", ab=True)
+    order: List[str] = []
+    real_replace = os.replace
+
+    def replace(src: str, dst: str) -> None:
+        order.append(os.path.basename(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    switch(site / "current", site / "releases" / "r2", ab=True)
+    assert order == ["B", "current"]
+
+
+def test_ab_absolute(site: pathlib.Path) -> None:
+    res = switch(site / "current", site / "releases" / "r1", ab=True, relative=False)
+    real = site.resolve()
+    assert res.new == str(real / "releases" / "r1")
+    assert os.readlink(site / "current") == str(real / "A")
+    assert os.readlink(site / "A") == str(real / "releases" / "r1")
+    # An absolute link to a letter is still recognised as that letter.
+    assert switch(site / "current", site / "releases" / "r2", ab=True).letter == "B"
+
+
+def test_ab_migrates_plain_link(site: pathlib.Path) -> None:
+    """current -> release (no letter yet): the idle letter is A, old is current's text."""
+    os.symlink("releases/r1", site / "current")
+    res = switch(site / "current", site / "releases" / "r2", ab=True, expect="releases/r1")
+    assert (res.old, res.new, res.letter) == ("releases/r1", "releases/r2", "A")
+    assert os.readlink(site / "current") == "A"
+
+
+def test_ab_expect(site: pathlib.Path) -> None:
+    switch(site / "current", site / "releases" / "r1", ab=True)
+    with pytest.raises(SwitchConflict) as info:
+        switch(site / "current", site / "releases" / "r2", ab=True, expect="releases/r3")
+    assert info.value.actual == "releases/r1"
+    assert os.readlink(site / "current") == "A"
+    assert not os.path.lexists(site / "B")
+    res = switch(site / "current", site / "releases" / "r2", ab=True, expect=site / "releases" / "r1")
+    assert res.letter == "B"
+
+
+def test_ab_refuses_real_letter(site: pathlib.Path) -> None:
+    switch(site / "current", site / "releases" / "r1", ab=True)
+    (site / "B").mkdir()
+    with pytest.raises(IsADirectoryError):
+        switch(site / "current", site / "releases" / "r2", ab=True)
+    assert os.readlink(site / "current") == "A"
+    assert os.readlink(site / "A") == "releases/r1"
+    assert leftovers(site) == []
+
+
+def test_ab_refuses_letter_names(site: pathlib.Path) -> None:
+    with pytest.raises(ValueError):
+        switch(site / "A", site / "releases" / "r1", ab=True)
+    os.symlink("releases/r1", site / "A")
+    with pytest.raises(ValueError):
+        switch(site / "current", site / "A", ab=True)
+    assert not os.path.lexists(site / "current")
+
+
+def test_ab_no_temp_left_when_second_rename_fails(
+    site: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    switch(site / "current", site / "releases" / "r1", ab=True)
+    real_replace = os.replace
+
+    def replace(src: str, dst: str) -> None:
+        if os.path.basename(dst) == "current":
+            raise OSError(errno.EIO, "injected failure", dst)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError):
+        switch(site / "current", site / "releases" / "r2", ab=True)
+    assert leftovers(site) == []
+    # current still serves r1 through A; B was prepared but is idle.
+    assert os.readlink(site / "current") == "A"
+    assert os.readlink(site / "A") == "releases/r1"
