@@ -1,0 +1,376 @@
+"""Resolver, resolve() and the registry: every option, on both implementations."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+
+import pytest
+
+from conftest import make_docroot_tree
+
+
+class Clock:
+    """A hand-driven monotonic clock."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def flip(link: str, target: str) -> None:
+    tmp = link + ".tmp-flip"
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+@pytest.fixture
+def site(tmp_path):
+    docroot = make_docroot_tree(str(tmp_path))
+    www = str(tmp_path / "www")
+    return docroot, www
+
+
+def real(www, r):
+    return os.path.join(www, "releases", r, "public", "assets")
+
+
+def test_value_is_reused_for_every_seconds(impl, site):
+    docroot, www = site
+    clock = Clock()
+    r = impl.Resolver(docroot, every=2.0, clock=clock)
+    assert r.value is None and r.age is None
+    assert r() == real(www, "r2")
+    flip(os.path.join(www, "current"), "releases/r1")
+    clock.t += 1.999
+    assert r() == real(www, "r2")          # still fresh: now - resolved_at < every
+    assert r.age == pytest.approx(1.999)
+    clock.t += 0.001
+    assert r() == real(www, "r1")          # exactly every seconds: refreshed (no N+1)
+    assert r.value == real(www, "r1")
+
+
+def test_every_zero_resolves_every_call(impl, site):
+    docroot, www = site
+    r = impl.Resolver(docroot, every=0)
+    for target, rel in [("releases/r1", "r1"), ("releases/r2", "r2"), ("releases/r1", "r1")]:
+        flip(os.path.join(www, "current"), target)
+        assert r() == real(www, rel)
+
+
+def test_refresh_forces(impl, site):
+    docroot, www = site
+    r = impl.Resolver(docroot, every=3600)
+    assert r() == real(www, "r2")
+    flip(os.path.join(www, "current"), "releases/r1")
+    assert r() == real(www, "r2")
+    assert r.refresh() == real(www, "r1")
+    assert r() == real(www, "r1")
+
+
+def test_read_only_attributes_and_bytes(impl, site):
+    docroot, www = site
+    r = impl.Resolver(os.fsencode(docroot), every=5)
+    assert r() == os.fsencode(real(www, "r2"))
+    assert r.docroot == os.fsencode(docroot) and r.every == 5.0
+    for name in ("docroot", "every", "value", "age"):
+        with pytest.raises(AttributeError):
+            setattr(r, name, 1)
+
+
+@pytest.mark.parametrize("every,exc", [(-1, ValueError), (math.nan, ValueError),
+                                       ("2", TypeError), (None, TypeError), (True, TypeError)])
+def test_bad_every(impl, site, every, exc):
+    with pytest.raises(exc, match="every"):
+        impl.Resolver(site[0], every=every)
+
+
+def test_bad_arguments(impl, site):
+    docroot, www = site
+    with pytest.raises(ValueError, match="on_error"):
+        impl.Resolver(docroot, on_error="ignore")
+    with pytest.raises(ValueError, match="prefix"):
+        impl.Resolver(docroot, use_readlink=www + "/cur")
+    with pytest.raises(ValueError, match="absolute"):
+        impl.Resolver(docroot, use_readlink="www/current")
+    with pytest.raises(TypeError, match="use_readlink"):
+        impl.Resolver(docroot, use_readlink=3)
+    with pytest.raises(TypeError, match="docroot"):
+        impl.Resolver(None)
+    with pytest.raises(ValueError, match="null"):
+        impl.Resolver(docroot + "\0")
+    with pytest.raises(ValueError, match="empty"):
+        impl.Resolver("")
+    with pytest.raises(TypeError, match="clock"):
+        impl.Resolver(docroot, clock=3)
+
+
+def test_use_readlink_modes(impl, tmp_path):
+    www = tmp_path / "www"
+    (www / "releases" / "r12" / "htdocs").mkdir(parents=True)
+    os.symlink("releases/r12", str(www / "A"))
+    os.symlink("A", str(www / "current"))
+    docroot = str(www / "current/htdocs")
+    assert impl.Resolver(docroot, use_readlink=True)() == str(www / "A/htdocs")
+    r = impl.Resolver(docroot, use_readlink=str(www / "current"))
+    assert r() == str(www / "A/htdocs") and r.mode == "first_link"
+    assert r.start == str(www / "current")
+    assert impl.Resolver(docroot)() == str(www / "releases/r12/htdocs")
+
+
+def test_on_error_stale_serves_last_good_and_logs_once(impl, site, caplog):
+    docroot, www = site
+    clock = Clock()
+    r = impl.Resolver(docroot, every=1.0, on_error="stale", clock=clock)
+    good = r()
+    os.unlink(os.path.join(www, "current"))
+    before = impl.stats()
+    with caplog.at_level(logging.WARNING, logger="realdoc"):
+        for _ in range(5):
+            clock.t += 2.0
+            assert r() == good
+        os.symlink("releases/r1", os.path.join(www, "current"))
+        clock.t += 2.0
+        assert r() == real(www, "r1")
+    records = [rec for rec in caplog.records if rec.name == "realdoc"]
+    assert len(records) == 2, [rec.getMessage() for rec in records]
+    assert "cannot resolve" in records[0].getMessage()
+    assert "resolves again" in records[1].getMessage()
+    after = impl.stats()
+    assert after["errors"] - before["errors"] == 5
+    assert after["stale_served"] - before["stale_served"] == 5
+
+
+def test_on_error_stale_without_value_raises(impl, tmp_path):
+    r = impl.Resolver(str(tmp_path / "nope"), on_error="stale")
+    with pytest.raises(FileNotFoundError):
+        r()
+
+
+def test_on_error_raise_and_passthrough(impl, site):
+    docroot, www = site
+    os.unlink(os.path.join(www, "current"))
+    with pytest.raises(FileNotFoundError) as info:
+        impl.Resolver(docroot, on_error="raise")()
+    assert info.value.filename == docroot
+    assert impl.Resolver(docroot, on_error="passthrough")() == docroot
+
+
+def test_failing_docroot_is_retried_at_most_every_min_every_1(impl, site):
+    docroot, www = site
+    clock = Clock()
+    r = impl.Resolver(docroot, every=5.0, on_error="raise", clock=clock)
+    assert r() == real(www, "r2")
+    os.unlink(os.path.join(www, "current"))
+    clock.t += 5.0
+    m0 = impl.stats()["misses"]
+    with pytest.raises(FileNotFoundError):
+        r()
+    os.symlink("releases/r1", os.path.join(www, "current"))
+    clock.t += 0.5
+    with pytest.raises(FileNotFoundError):   # within 1 s: not retried, same error
+        r()
+    assert impl.stats()["misses"] - m0 == 1
+    clock.t += 0.5
+    assert r() == real(www, "r1")             # 1 s later: retried, recovered
+    assert impl.stats()["misses"] - m0 == 2
+
+
+class ParkingHandler(logging.Handler):
+    """Parks the thread named "refresher" inside the refresh (while it logs a failure)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = threading.Event()
+        self.leave = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if threading.current_thread().name == "refresher":
+            self.inside.set()
+            self.leave.wait(10)
+
+
+@pytest.fixture
+def parked_refresh(impl, site):
+    """A resolver whose refresh is under way in another thread, parked mid-refresh."""
+    docroot, www = site
+    clock = Clock()
+    r = impl.Resolver(docroot, every=1.0, on_error="stale", clock=clock)
+    good = r()
+    os.unlink(os.path.join(www, "current"))
+    clock.t += 2.0
+    handler = ParkingHandler()
+    logger = logging.getLogger("realdoc")
+    logger.addHandler(handler)
+    t = threading.Thread(target=r, name="refresher")
+    try:
+        t.start()
+        assert handler.inside.wait(10)
+        yield r, good, clock, www
+    finally:
+        handler.leave.set()
+        t.join(10)
+        logger.removeHandler(handler)
+
+
+def test_single_flight_others_get_the_cached_value(impl, parked_refresh):
+    """While one thread refreshes, the others return the cached value without waiting."""
+    r, good, clock, www = parked_refresh
+    m0 = impl.stats()["misses"]
+    for _ in range(3):
+        assert r() == good
+    assert impl.stats()["misses"] == m0  # nobody else resolved
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_while_another_thread_refreshes(impl, parked_refresh):
+    """A child forked mid-refresh neither hangs nor inherits the busy state; counters restart."""
+    r, good, clock, www = parked_refresh
+    docroot = r.docroot
+    os.symlink("releases/r1", os.path.join(www, "current"))
+    pid = os.fork()
+    if pid == 0:  # child: must refresh by itself
+        code = 1
+        try:
+            s = impl.stats()
+            ok = s["hits"] == 0 and s["misses"] == 0 and s["errors"] == 0
+            clock.t += 5
+            ok = ok and r() == real(www, "r1") and impl.resolve(docroot, every=0) == real(www, "r1")
+            code = 0 if ok else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 20
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            pytest.fail("child hung after fork")
+        time.sleep(0.01)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_concurrent_resolution_under_atomic_flips(impl, site):
+    docroot, www = site
+    link = os.path.join(www, "current")
+    allowed = {real(www, "r1"), real(www, "r2")}
+    stop = threading.Event()
+    bad, errors = [], []
+
+    def flipper():
+        n = 0
+        while not stop.is_set() and n < 3000:
+            flip(link, "releases/r1" if n % 2 else "releases/r2")
+            n += 1
+        stop.set()
+
+    def worker(every):
+        deadline = time.monotonic() + 20
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                v = impl.resolve(docroot, every=every)
+            except Exception as e:  # noqa: BLE001 - any exception is a failure here
+                errors.append(e)
+                return
+            if v not in allowed:
+                bad.append(v)
+
+    threads = [threading.Thread(target=worker, args=(e,)) for e in (0, 0, 0.01, 0.01)]
+    threads.append(threading.Thread(target=flipper))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors and not bad
+
+
+def test_non_atomic_flip_stale_never_fails_raise_surfaces(impl, site):
+    docroot, www = site
+    link = os.path.join(www, "current")
+    stale = impl.Resolver(docroot, every=0, on_error="stale")
+    raising = impl.Resolver(docroot, every=0, on_error="raise")
+    stale(), raising()
+    seen_error = 0
+    for i in range(300):
+        os.unlink(link)
+        assert stale() in (real(www, "r1"), real(www, "r2"))
+        try:
+            raising()
+        except FileNotFoundError:
+            seen_error += 1
+        os.symlink("releases/r1" if i % 2 else "releases/r2", link)
+        assert stale() in (real(www, "r1"), real(www, "r2"))
+    assert seen_error == 300
+
+
+# ---------------------------------------------------------------- registry
+
+def test_resolve_registry_and_introspection(impl, site):
+    docroot, www = site
+    impl.clear()
+    assert impl.resolve(docroot) == real(www, "r2")
+    assert impl.resolve(docroot, every=0) == real(www, "r2")
+    assert impl.resolve(docroot, every=2.0) == real(www, "r2")  # same entry as the default
+    info = impl.cache_info()
+    assert len(info) == 2 and impl.stats()["entries"] == 2
+    entry = [e for e in info if e["every"] == 2.0][0]
+    assert entry["docroot"] == docroot and entry["value"] == real(www, "r2")
+    assert entry["mode"] == "realpath" and 0 <= entry["expires_in"] <= 2.0
+    assert entry["age"] >= 0
+    assert impl.clear(www + "/cur") == 0                 # component-wise, not string prefix
+    assert impl.clear(www) == 2
+    assert impl.cache_info() == []
+
+
+def test_registry_is_bounded_lru(impl, tmp_path):
+    dirs = []
+    for i in range(5):
+        d = tmp_path / f"d{i}"
+        d.mkdir()
+        dirs.append(str(d))
+    old = impl.set_maxsize(3)
+    try:
+        for d in dirs[:3]:
+            impl.resolve(d)
+        impl.resolve(dirs[0])            # d0 is now the most recent
+        impl.resolve(dirs[3])            # evicts d1 (least recently used)
+        kept = {e["docroot"] for e in impl.cache_info()}
+        assert kept == {dirs[0], dirs[2], dirs[3]}
+        assert impl.get_maxsize() == 3
+        for i in range(200):
+            impl.resolve(dirs[i % 5], every=float(i))
+        assert impl.stats()["entries"] == 3
+        with pytest.raises(ValueError):
+            impl.set_maxsize(0)
+        with pytest.raises(TypeError):
+            impl.set_maxsize("3")
+    finally:
+        impl.set_maxsize(old)
+
+
+def test_resolve_bad_arguments(impl, site):
+    with pytest.raises(TypeError):
+        impl.resolve(["not", "a", "path"])
+    with pytest.raises(ValueError):
+        impl.resolve(site[0], every=-1)
+    with pytest.raises(ValueError):
+        impl.resolve(site[0], on_error="nope")
+
+
+def test_stats_counts_hits_and_misses(impl, site):
+    docroot, www = site
+    s0 = impl.stats()
+    r = impl.Resolver(docroot, every=3600)
+    for _ in range(10):
+        r()
+    s1 = impl.stats()
+    assert s1["misses"] - s0["misses"] == 1
+    assert s1["hits"] - s0["hits"] == 9
+    assert s1["syscalls"]["readlink"] > s0["syscalls"]["readlink"]
+    assert set(s1["syscalls"]) == {"readlink", "openat", "openat2", "close", "getcwd"}
