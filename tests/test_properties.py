@@ -39,6 +39,13 @@ def outcome(fn, p):
         return None, e.errno
 
 
+def outcome_any(fn, p):
+    try:
+        return fn(p), None
+    except (OSError, ValueError) as e:
+        return None, type(e).__name__, getattr(e, "errno", None)
+
+
 NAMES = ["a", "b", "c"]
 comp = st.sampled_from(NAMES + [".", "..", ""])
 rel_target = st.lists(st.sampled_from(NAMES + [".", ".."]), min_size=1, max_size=4).map("/".join)
@@ -161,6 +168,14 @@ def test_first_link_matches_reference_and_twin(spec, queries):
             got_c = outcome(compiled.first_link, p)
             got_p = outcome(pure.first_link, p)
             assert got_c == got_p, (p, got_c, got_p)
+            if p.startswith(b"/"):
+                parts = p.split(b"/")
+                for cut in range(1, len(parts) + 1):
+                    start = b"/".join(parts[:cut]) or b"/"
+                    for s in (start, start + b"/", start + b"x"):
+                        a = outcome_any(lambda q: compiled.first_link(q, start=s), p)
+                        b = outcome_any(lambda q: pure.first_link(q, start=s), p)
+                        assert a == b, (p, s, a, b)
             if libc_realpath(p)[0] is None:
                 continue
             ref, had_link = ref_first_link(p)

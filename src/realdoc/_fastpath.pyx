@@ -54,9 +54,10 @@ build the interpreter re-enables the GIL when it is imported.
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.object cimport PyObject
 from libc.errno cimport errno, EINVAL, ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EACCES, ERANGE, ENOSYS, EPERM
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy, strlen, memchr
+from libc.string cimport memcpy, memcmp, strlen, memchr
 
 import errno as _errno_mod
 import itertools
@@ -103,7 +104,51 @@ cdef extern from *:
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
     }
     static void rd_proc_fd_path(char *buf, int fd) { snprintf(buf, 40, "/proc/self/fd/%d", fd); }
+
+    /* Vectorcall for Resolver instances: calling a resolver skips tp_call's
+       argument tuple; rd_call_impl is the Cython hit path. */
+    typedef PyObject *(*rd_callfn)(PyObject *);
+    static rd_callfn rd_call_impl = NULL;
+    static PyObject *rd_resolver_vectorcall(PyObject *self, PyObject *const *args,
+                                            size_t nargsf, PyObject *kwnames) {
+        (void)args;
+        if (PyVectorcall_NARGS(nargsf) != 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+            PyErr_SetString(PyExc_TypeError, "a Resolver is called without arguments");
+            return NULL;
+        }
+        return rd_call_impl(self);
+    }
+    static void *rd_vectorcall_ptr(void) { return (void *)rd_resolver_vectorcall; }
+    #if PY_VERSION_HEX < 0x03090000
+    #define RD_TPFLAGS_HAVE_VECTORCALL _Py_TPFLAGS_HAVE_VECTORCALL
+    #else
+    #define RD_TPFLAGS_HAVE_VECTORCALL Py_TPFLAGS_HAVE_VECTORCALL
+    #endif
+    /* Vectorcall for realdoc.resolve: one positional argument goes straight to
+       the registry lookup; anything else to the general Python-level function. */
+    static rd_callfn rd_resolve1_impl = NULL;
+    static PyObject *rd_resolve_general = NULL;
+    static PyObject *rd_resolve_vectorcall(PyObject *self, PyObject *const *args,
+                                           size_t nargsf, PyObject *kwnames) {
+        (void)self;
+        if (PyVectorcall_NARGS(nargsf) == 1 && kwnames == NULL)
+            return rd_resolve1_impl(args[0]);
+        return PyObject_Vectorcall(rd_resolve_general, args, nargsf, kwnames);
+    }
+    static void *rd_resolve_vectorcall_ptr(void) { return (void *)rd_resolve_vectorcall; }
+    static void rd_set_resolve_general(PyObject *f) { Py_XINCREF(f); rd_resolve_general = f; }
+    static void rd_enable_vectorcall(PyObject *t, Py_ssize_t off) {
+        ((PyTypeObject *)t)->tp_vectorcall_offset = off;
+        ((PyTypeObject *)t)->tp_flags |= RD_TPFLAGS_HAVE_VECTORCALL;
+    }
     """
+    ctypedef object (*rd_callfn)(object)
+    rd_callfn rd_call_impl
+    void *rd_vectorcall_ptr()
+    rd_callfn rd_resolve1_impl
+    void *rd_resolve_vectorcall_ptr()
+    void rd_set_resolve_general(object f)
+    void rd_enable_vectorcall(object t, Py_ssize_t off)
     unsigned long long rd_sys[5]
     ssize_t rd_readlink(const char *p, char *buf, size_t n) nogil
     int rd_open_path(const char *p) nogil
@@ -112,6 +157,12 @@ cdef extern from *:
     char *rd_getcwd(char *buf, size_t n) nogil
     double rd_coarse_now() nogil
     void rd_proc_fd_path(char *buf, int fd) nogil
+
+cdef extern from "Python.h":
+    # declared without an exception value: _resolve1 checks for the error itself
+    PyObject *rd_dict_get "PyDict_GetItemWithError"(object d, object key)
+    PyObject *PyErr_Occurred()
+    void PyErr_Clear()
 
 cdef enum:
     RD_PATH_MAX = 4096
@@ -561,12 +612,44 @@ def first_link(path, start=None):
     cdef bint is_str
     raw, is_str = _as_bytes(path, "path")
     cdef int trusted = 0
+    cdef bytes sraw
     if start is not None:
         if raw[:1] != b"/":
             raise ValueError("start needs an absolute path (got a relative path)")
-        trusted = _common.parse_start(raw, start)
+        sraw = _as_bytes(start, "start")[0]
+        trusted = _start_trusted(PyBytes_AS_STRING(raw), PyBytes_AS_STRING(sraw))
+        if trusted < 0:  # not an absolute prefix: let the shared check word the error
+            trusted = _common.parse_start(raw, start)
     res = _first_link_bytes(raw, trusted, path)
     return os.fsdecode(res) if is_str else res
+
+
+cdef int _start_trusted(const char *path, const char *start) noexcept:
+    """Components of path trusted for start (its count minus one), or -1 if start
+    is not an absolute component-wise prefix of path (empty and '.' ignored)."""
+    cdef const char *pe
+    cdef const char *se
+    cdef int n = 0
+    if start[0] != b'/':
+        return -1
+    while True:
+        while start[0] == b'/' or (start[0] == b'.' and (start[1] == b'/' or start[1] == 0)):
+            start += 1
+        while path[0] == b'/' or (path[0] == b'.' and (path[1] == b'/' or path[1] == 0)):
+            path += 1
+        if start[0] == 0:
+            return n - 1 if n > 0 else 0
+        se = start
+        while se[0] != 0 and se[0] != b'/':
+            se += 1
+        pe = path
+        while pe[0] != 0 and pe[0] != b'/':
+            pe += 1
+        if se - start != pe - path or memcmp(start, path, se - start) != 0:
+            return -1
+        n += 1
+        start = se
+        path = pe
 
 
 cdef bytes _first_link_bytes(bytes raw, int trusted, object filename):
@@ -790,7 +873,13 @@ cdef class Resolver:
     cdef int _plan[RD_MAXPLAN]
     cdef int _nplan            # -1: no plan yet
     cdef unsigned long long _tick
+    cdef void *_vectorcall       # see rd_resolver_vectorcall
     cdef object __weakref__
+
+    def __cinit__(self, *args, **kwargs):
+        self._vectorcall = rd_vectorcall_ptr()
+        self._resolved_at = float("-inf")
+        self._every = 0.0
 
     def __init__(self, docroot, *, every=_DEF_EVERY, use_readlink=False, on_error="stale",
                  clock=None):
@@ -921,6 +1010,8 @@ cdef class Resolver:
         cdef const char *norm
         cdef size_t nlen
         cdef bint dirslash = self._dirslash
+        if self._raw is None:
+            raise TypeError("this Resolver was not initialised (Resolver.__new__ without __init__)")
         if self._mode != 0:
             return _first_link_bytes(self._raw, self._trusted, self._docroot)
         if nplan == -2 or not g_openat2_ok:
@@ -1011,6 +1102,20 @@ cdef int _guess_link_index(bytes norm, bytes real):
     return -1 if len(a) == len(b) else -3
 
 
+cdef object _vectorcall_entry(object self):
+    return (<Resolver>self)._call()
+
+
+cdef _install_vectorcall():
+    global rd_call_impl
+    cdef Resolver probe = Resolver.__new__(Resolver)
+    rd_call_impl = _vectorcall_entry
+    rd_enable_vectorcall(Resolver, <char *>&probe._vectorcall - <char *><void *>probe)
+
+
+_install_vectorcall()
+
+
 cdef bytes _realpath_bytes(bytes raw, object filename):
     cdef char out[RD_BUF]
     cdef size_t olen = 0
@@ -1031,13 +1136,17 @@ cdef Py_ssize_t _maxsize = _common.DEFAULT_MAXSIZE
 _reg_lock = threading.Lock()
 
 
-def resolve(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=_DEF_ON_ERROR):
-    """Return the pinned real docroot, through the per-process registry.
+_RESOLVE_DOC = """Return the pinned real docroot, through the per-process registry.
 
-    One :class:`Resolver` per distinct ``(docroot, every, use_readlink,
+    ``resolve(docroot, *, every=2.0, use_readlink=False, on_error="stale")``:
+    one :class:`Resolver` per distinct ``(docroot, every, use_readlink,
     on_error)``, created on first use; the registry keeps the
     ``get_maxsize()`` most recently used ones.  Same errors as Resolver.
     """
+
+
+def _resolve_general(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=_DEF_ON_ERROR):
+    """resolve() with any arguments (the one-argument call takes a C shortcut)."""
     global g_tick
     cdef object key
     cdef object found
@@ -1055,6 +1164,61 @@ def resolve(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=_DEF_ON_E
     g_tick += 1
     r._tick = g_tick
     return r._call()
+
+
+cdef object _resolve1(object docroot):
+    """resolve(docroot) with default options: a dict lookup and the hit path."""
+    global g_tick
+    cdef PyObject *found = rd_dict_get(_registry, docroot)
+    if found is NULL:
+        if PyErr_Occurred() is not NULL:
+            PyErr_Clear()  # unhashable: _resolve_general words the TypeError
+        return _resolve_general(docroot)
+    cdef Resolver r = <Resolver>found
+    g_tick += 1
+    r._tick = g_tick
+    return r._call()
+
+
+@cython.final
+cdef class _ResolveFunction:
+    """The callable behind ``realdoc.resolve`` (vectorcall, see _resolve1)."""
+
+    cdef void *_vectorcall
+    cdef object __weakref__
+
+    def __cinit__(self):
+        self._vectorcall = rd_resolve_vectorcall_ptr()
+
+    def __call__(self, *args, **kwargs):
+        return _resolve_general(*args, **kwargs)
+
+    def __repr__(self):
+        return "<realdoc.resolve>"
+
+    @property
+    def __doc__(self):
+        return _RESOLVE_DOC
+
+    @property
+    def __name__(self):
+        return "resolve"
+
+    @property
+    def __wrapped__(self):
+        return _resolve_general
+
+
+cdef _install_resolve():
+    global rd_resolve1_impl
+    cdef _ResolveFunction f = _ResolveFunction.__new__(_ResolveFunction)
+    rd_resolve1_impl = _resolve1
+    rd_set_resolve_general(_resolve_general)
+    rd_enable_vectorcall(_ResolveFunction, <char *>&f._vectorcall - <char *><void *>f)
+    return f
+
+
+resolve = _install_resolve()
 
 
 cdef Resolver _new_entry(object key, object docroot, object every, object use_readlink,
