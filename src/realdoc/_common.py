@@ -11,7 +11,7 @@ import errno
 import logging
 import math
 import os
-from typing import Any, Optional, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
 logger = logging.getLogger("realdoc")
 
@@ -65,12 +65,14 @@ def from_bytes(raw: bytes, is_str: bool) -> Union[str, bytes]:
     return os.fsdecode(raw) if is_str else raw
 
 
-def os_error(code: int, filename: Any) -> OSError:
-    """Build the OSError subclass ``os`` functions raise for ``code``."""
+def os_error(code: Optional[int], filename: Any) -> OSError:
+    """Build the OSError subclass ``os`` functions raise for ``code`` (EIO if unknown)."""
+    if code is None:
+        code = errno.EIO
     return OSError(code, os.strerror(code), filename)
 
 
-def components(raw: bytes) -> list:
+def components(raw: bytes) -> List[bytes]:
     """Split a path into components, dropping empty and ``.`` ones (``..`` kept)."""
     return [c for c in raw.split(b"/") if c and c != b"."]
 
