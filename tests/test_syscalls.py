@@ -1,0 +1,117 @@
+"""Syscall counts, measured with strace in a child process between two markers.
+
+These pin the counts that README states (the table under "Design").
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import os
+import sys
+import tempfile
+
+import pytest
+
+from conftest import make_docroot_tree
+from realdoc.testing import count_syscalls_in_child, require_strace
+
+ALIASES = {"readlinkat": "readlink", "open": "openat"}
+
+
+def counts(code: str, setup: str) -> collections.Counter:
+    require_strace()
+    trace = count_syscalls_in_child(code, setup=setup, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    out: collections.Counter = collections.Counter()
+    for name, n in trace.counts.items():
+        if n:
+            out[ALIASES.get(name, name)] += n
+    return out
+
+
+def setup_for(impl_name: str, extra: str = "") -> str:
+    mod = "_fastpath" if impl_name == "cython" else "_fastpath_py"
+    return f"from realdoc import {mod} as M\nimport ctypes\n{extra}"
+
+
+@pytest.fixture(scope="module")
+def docroot_tree():
+    """``/tmp/rdXXXX/www/current/public/assets``: six components, one link to
+    the two-component target ``releases/r2`` (the README's docroot case)."""
+    root = tempfile.mkdtemp(prefix="rd", dir="/tmp")
+    docroot = make_docroot_tree(root)
+    www = os.path.join(root, "www")
+    os.symlink("releases/r1", os.path.join(www, "A"))
+    os.symlink("A", os.path.join(www, "chain"))          # chain -> A -> releases/r1
+    yield root, www, docroot
+    import shutil
+    shutil.rmtree(root)
+
+
+def name_of(impl) -> str:
+    return "python" if impl.__name__.endswith("_py") else "cython"
+
+
+@functools.lru_cache(maxsize=None)
+def libc_counts(path: str) -> collections.Counter:
+    setup = ("import ctypes\nlibc = ctypes.CDLL(None)\nlibc.realpath.restype = ctypes.c_void_p\n"
+             f"P = {os.fsencode(path)!r}\nbuf = ctypes.create_string_buffer(8192)\n"
+             "libc.realpath(P, buf)")
+    return counts("libc.realpath(P, buf)", setup)  # cached: shared by both implementations
+
+
+def test_realpath_docroot_case_is_three_syscalls(docroot_tree, impl):
+    impl_name = name_of(impl)
+    root, www, docroot = docroot_tree
+    got = counts("M.realpath(P)", setup_for(impl_name, f"P = {docroot!r}\nM.realpath(P)"))
+    assert got == {"openat": 1, "readlink": 1, "close": 1}
+    assert sum(libc_counts(docroot).values()) == 8
+
+
+def test_realpath_never_more_syscalls_than_libc(docroot_tree, impl):
+    impl_name = name_of(impl)
+    root, www, docroot = docroot_tree
+    paths = [docroot, root, www, os.path.join(www, "current"), os.path.join(www, "chain"),
+             os.path.join(www, "chain/public/assets"), os.path.join(www, "current/public/../public/"),
+             os.path.join(www, "releases/r1/public/assets"), "/tmp", "/"]
+    for p in paths:
+        ours = counts("M.realpath(P)", setup_for(impl_name, f"P = {p!r}\nM.realpath(P)"))
+        theirs = libc_counts(p)
+        assert sum(ours.values()) <= sum(theirs.values()), (p, ours, theirs)
+        assert "getcwd" not in ours  # absolute paths never ask for the cwd
+
+
+def test_first_link_syscalls(docroot_tree, impl):
+    impl_name = name_of(impl)
+    root, www, docroot = docroot_tree
+    link = os.path.join(www, "current")
+    setup = setup_for(impl_name, f"P = {docroot!r}\nS = {link!r}\nM.first_link(P, start=S)")
+    assert counts("M.first_link(P, start=S)", setup) == {"readlink": 1}
+    # without start: one readlink per component up to and including the link
+    n = len([c for c in link.split("/") if c])
+    assert counts("M.first_link(P)", setup) == {"readlink": n}
+
+
+def test_resolver_refresh_and_hit(docroot_tree, impl):
+    impl_name = name_of(impl)
+    root, www, docroot = docroot_tree
+    setup = setup_for(impl_name, f"R = M.Resolver({docroot!r}, every=0)\nR(); R()\n"
+                                 f"H = M.Resolver({docroot!r}, every=3600)\nH()\n"
+                                 f"M.resolve({docroot!r})\nP = {docroot!r}")
+    refresh = counts("R()", setup)
+    assert sum(refresh.values()) <= 3
+    if impl_name == "cython":
+        assert refresh == {"readlink": 1, "openat2": 1, "close": 1}
+    assert counts("for _ in range(100): H()", setup) == {}
+    assert counts("for _ in range(100): M.resolve(P)", setup) == {}
+
+
+def test_compiled_refresh_keeps_the_chain(docroot_tree, impl):
+    if impl.__name__.endswith("_py"):
+        pytest.skip("prediction is the compiled core's")
+    root, www, docroot = docroot_tree
+    chain = os.path.join(www, "chain/public/assets")
+    setup = setup_for("cython", f"R = M.Resolver({chain!r}, every=0)\nR(); R(); R()")
+    got = counts("R()", setup)
+    assert got == {"readlink": 2, "openat2": 1, "close": 1}
+    assert sum(got.values()) <= sum(libc_counts(chain).values())
