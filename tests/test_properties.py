@@ -185,3 +185,40 @@ def test_first_link_matches_reference_and_twin(spec, queries):
     finally:
         os.chdir(cwd)
         shutil.rmtree(root)
+
+
+TARGETS = ["releases/r1", "releases/r2", "A", "B", "ABS/releases/r1", "ABS/B", "./releases/../releases/r2",
+           "nowhere", "releases/r1/file", "../www/releases/r2", "current"]
+
+
+@SETTINGS
+@given(steps=st.lists(st.tuples(st.sampled_from(["current", "A", "B"]), st.sampled_from(TARGETS)),
+                      min_size=1, max_size=12),
+       tail=st.sampled_from(["", "/public", "/public/", "/public/.", "/public/..", "/public/x"]))
+def test_resolver_refresh_equals_realpath_after_any_retarget(steps, tail):
+    """Refresh by prediction (compiled) and plain refresh (pure) always give realpath's
+    answer, or its error, whatever the links are switched to."""
+    compiled, pure = _module("cython"), _module("python")
+    root = os.path.realpath(tempfile.mkdtemp(prefix="rdprop"))
+    try:
+        www = os.path.join(root, "www")
+        for r in ("r1", "r2"):
+            os.makedirs(os.path.join(www, "releases", r, "public", "x"))
+        open(os.path.join(www, "releases", "r1", "file"), "w").close()
+        os.symlink("releases/r2", os.path.join(www, "current"))
+        os.symlink("releases/r1", os.path.join(www, "A"))
+        os.symlink("releases/r2", os.path.join(www, "B"))
+        docroot = os.path.join(www, "current") + tail
+        resolvers = [m.Resolver(docroot, every=0, on_error="raise") for m in (compiled, pure)]
+        for name, target in steps:
+            link = os.path.join(www, name)
+            tmp = link + ".tmp"
+            os.symlink(target.replace("ABS", www, 1) if target.startswith("ABS") else target, tmp)
+            os.replace(tmp, link)
+            want = libc_realpath(os.fsencode(docroot))
+            want = (None if want[0] is None else os.fsdecode(want[0]), want[1])
+            for r in resolvers:
+                for _ in range(2):  # the second call replays the plan
+                    assert outcome(lambda _p: r(), None) == want, (steps, tail)
+    finally:
+        shutil.rmtree(root)
