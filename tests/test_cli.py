@@ -15,13 +15,14 @@ import pytest
 import realdoc
 from realdoc import cli
 
-SRC = str(pathlib.Path(__file__).resolve().parents[1] / "src")
+# Children import the same realdoc as this process (installed, or src/ in development).
+SRC = str(pathlib.Path(realdoc.__file__).resolve().parents[1])
 
 Arg = Union[str, bytes, "os.PathLike[str]"]
 
 
 def run(*args: Arg) -> subprocess.CompletedProcess[bytes]:
-    """Run ``python -m realdoc ARGS`` with this checkout's src/ on the path."""
+    """Run ``python -m realdoc ARGS`` with the realdoc this process imported."""
     pythonpath = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
     env = dict(os.environ, PYTHONPATH=pythonpath)
     argv: List[Union[str, bytes]] = [sys.executable, "-m", "realdoc"]
