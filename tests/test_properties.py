@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import os
 import shutil
+import sys
 import tempfile
 from typing import List, Optional, Tuple
 
@@ -143,7 +144,7 @@ def test_realpath_matches_libc_and_twin(spec, queries, proc):
             assert got_p == want, (p, got_p, want)
             as_str = outcome(compiled.realpath, os.fsdecode(p))
             assert as_str == (None if want[0] is None else os.fsdecode(want[0]), want[1])
-            if want[0] is not None:
+            if want[0] is not None and sys.version_info >= (3, 10):  # strict= is 3.10+
                 assert os.path.realpath(p, strict=True) == want[0]
     finally:
         os.chdir(cwd)
