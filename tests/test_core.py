@@ -244,3 +244,36 @@ def test_features_can_be_switched_off(impl, tree):
     assert impl.realpath(docroot) == os.path.realpath(docroot)
     with pytest.raises(ValueError):
         impl.set_features(teleport=True)
+
+
+def test_realpath_works_when_out_of_file_descriptors(tree):
+    """The 3-syscall route needs a descriptor; at EMFILE realpath walks instead."""
+    import subprocess
+    import sys
+    import realdoc
+    root, www, docroot = tree
+    code = f"""
+import os, resource, errno
+from realdoc import _fastpath_py as P
+mods = [P]
+try:
+    from realdoc import _fastpath as C
+    mods.append(C)
+except ImportError:
+    pass
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+held = []
+try:
+    while True:
+        held.append(os.open("/", os.O_RDONLY))
+except OSError as e:
+    assert e.errno == errno.EMFILE
+for m in mods:
+    assert m.realpath({docroot!r}) == {os.path.realpath(docroot)!r}, m
+print("ok", len(mods))
+"""
+    pkg_root = os.path.dirname(os.path.dirname(realdoc.__file__))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=pkg_root))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ok")

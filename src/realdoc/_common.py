@@ -229,4 +229,5 @@ def prefix_matches(docroot: Any, prefix_raw: bytes) -> bool:
     return components(raw)[: len(pc)] == pc
 
 
-ERRNO_FALLBACK = frozenset({errno.EACCES, errno.ENAMETOOLONG})
+#: Errors of the 3-syscall route after which realpath() walks instead (see _fastpath.pyx).
+ERRNO_FALLBACK = frozenset({errno.EACCES, errno.ENAMETOOLONG, errno.EMFILE, errno.ENFILE})

@@ -19,7 +19,8 @@ realpath(path)
       /proc readlink alone costs about 4 us, which is why short paths walk.
       ENOENT, ENOTDIR and ELOOP from the kernel are final (glibc reaches the
       same verdict); EACCES and ENAMETOOLONG fall back to the walk (glibc's
-      lexical ``..`` can still succeed there), as do a missing /proc and an
+      lexical ``..`` can still succeed there), so do EMFILE/ENFILE (the walk
+      needs no descriptor), a missing /proc and an
       answer that is not a plain absolute path (magic links, " (deleted)").
 first_link(path, start)
     One ``readlink`` per tested component, stopping at the first link; so 1
@@ -55,7 +56,7 @@ build the interpreter re-enables the GIL when it is imported.
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.object cimport PyObject
-from libc.errno cimport errno, EINVAL, ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EACCES, ERANGE, ENOSYS, EPERM
+from libc.errno cimport errno, EINVAL, ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EACCES, ERANGE, ENOSYS, EPERM, EMFILE, ENFILE
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memcmp, strlen, memchr
 
@@ -357,7 +358,7 @@ cdef int _proc(const char *name, char *out, size_t *olen, bint *fallback) noexce
     cdef ssize_t n
     if fd < 0:
         e = errno
-        if e == EACCES or e == ENAMETOOLONG:
+        if e == EACCES or e == ENAMETOOLONG or e == EMFILE or e == ENFILE:
             fallback[0] = True
             return 0
         return e
