@@ -3,12 +3,14 @@
 Apache mod_realdoc's atomic-deploy trick for Python app servers.  Public names:
 ``realpath``, ``first_link`` (the core), ``Resolver`` and ``resolve`` (the
 per-process cache), ``stats``, ``cache_info``, ``clear``, ``set_maxsize``,
-``get_maxsize`` (introspection), and ``implementation`` (``"cython"`` or
-``"python"``).
+``get_maxsize`` (introspection), ``docroot`` and ``join`` (the request's pinned
+docroot, set by ``realdoc.wsgi`` / ``realdoc.asgi`` middleware), and
+``implementation`` (``"cython"`` or ``"python"``).
 """
 
 from __future__ import annotations
 
+from ._context import docroot, join
 from ._impl import (
     IMPLEMENTATION as implementation,
     Resolver,
@@ -31,10 +33,12 @@ __all__ = [
     "__version__",
     "cache_info",
     "clear",
+    "docroot",
     "features",
     "first_link",
     "get_maxsize",
     "implementation",
+    "join",
     "realpath",
     "resolve",
     "set_features",

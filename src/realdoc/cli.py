@@ -19,6 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, TextIO
 
 import realdoc
+from realdoc.demo import add_parser as _add_demo
 from realdoc.switch import SwitchConflict, switch
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ def _add_switch(subparsers: Subparsers) -> None:
 
 #: Subcommand registrations, in the order ``--help`` lists them.  Each adds its
 #: subparser and sets ``func`` (see the module docstring).
-COMMANDS: List[Callable[[Subparsers], None]] = [_add_resolve, _add_switch]
+COMMANDS: List[Callable[[Subparsers], None]] = [_add_resolve, _add_switch, _add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,167 @@
+"""Middleware options from code or from the environment, checked at construction.
+
+Servers started from a command line (``gunicorn app:application``) often cannot
+pass arguments to a middleware, so both middlewares read what the code left
+unset (``None``) from these variables:
+
+``REALDOC_DOCROOT``
+    The configured (symlinked) docroot, e.g. ``/srv/app/current/public``.
+``REALDOC_EVERY``
+    Seconds a resolution is reused: a decimal number >= 0 (``2``, ``0.5``,
+    ``0``); ``inf`` resolves once per process.  Default 2.
+``REALDOC_USE_READLINK``
+    ``1``/``true``/``yes``/``on`` (first_link from the root), ``0``/``false``/
+    ``no``/``off`` (realpath, the default), or an absolute start path.  Case and
+    surrounding blanks are ignored.
+
+An empty or unset variable counts as not given.  A value given in code always
+wins over the environment.  A bad value raises ``ValueError`` naming the
+variable, so a misconfigured server fails when it loads the app, not at its
+first request.  Nothing here issues a syscall.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Mapping, NamedTuple, Optional, Union
+
+from ._common import DEFAULT_EVERY
+from ._impl import Resolver
+
+__all__ = ["Options", "make_resolver", "options", "parse_every", "parse_use_readlink"]
+
+ENV_DOCROOT = "REALDOC_DOCROOT"
+ENV_EVERY = "REALDOC_EVERY"
+ENV_USE_READLINK = "REALDOC_USE_READLINK"
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+UseReadlink = Union[bool, str]
+
+
+class Options(NamedTuple):
+    """Resolved middleware options, with where each came from (for messages)."""
+
+    docroot: str
+    every: Any
+    use_readlink: Any
+    on_error: str
+    sources: Mapping[str, str]
+
+
+def _env(environ: Mapping[str, str], name: str) -> Optional[str]:
+    """The stripped value of ``name``, or None when unset or blank."""
+    value = environ.get(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def parse_every(text: str, name: str = ENV_EVERY) -> float:
+    """Parse a refresh interval in seconds; raise ValueError naming ``name``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(
+            f"{name}={text!r} is not a number of seconds (use e.g. 2, 0.5 or 0)"
+        ) from None
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"{name}={text!r}: the number of seconds must be >= 0")
+    return value
+
+
+def parse_use_readlink(text: str, name: str = ENV_USE_READLINK) -> UseReadlink:
+    """Parse a use_readlink setting: a boolean word or an absolute start path.
+
+    Returns True, False or the path.  Raises ValueError naming ``name`` for
+    anything else (a relative path, an unknown word).
+    """
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    path = text.strip()
+    if path.startswith("/"):
+        return path
+    raise ValueError(
+        f"{name}={text!r} is neither a boolean (1/0, true/false, yes/no, on/off) "
+        "nor an absolute start path"
+    )
+
+
+def options(
+    docroot: Any,
+    every: Any,
+    use_readlink: Any,
+    on_error: Any,
+    environ: Optional[Mapping[str, str]] = None,
+) -> Options:
+    """Merge code options with ``environ`` (default ``os.environ``).
+
+    ``None`` means "not given in code": the environment variable is used, then
+    the built-in default (``every=2.0``, ``use_readlink=False``).  A docroot is
+    required from one or the other.  The middleware must be given a str (or
+    ``os.PathLike[str]``) docroot: WSGI environ and ASGI scope values are str.
+
+    Raises ValueError for a missing docroot or an unparsable variable, and
+    TypeError for a bytes docroot.  Values given in code are checked later, by
+    :class:`realdoc.Resolver`.
+    """
+    env = os.environ if environ is None else environ
+    sources = {"docroot": "code", "every": "code", "use_readlink": "code"}
+    if docroot is None:
+        text = _env(env, ENV_DOCROOT)
+        if text is None:
+            raise ValueError(
+                f"no docroot: pass docroot=... to the middleware or set {ENV_DOCROOT}"
+            )
+        docroot, sources["docroot"] = text, ENV_DOCROOT
+    else:
+        docroot = os.fspath(docroot)
+        if not isinstance(docroot, str):
+            raise TypeError(
+                "the middleware needs a str docroot (WSGI environ and ASGI scope "
+                f"values are str), not {type(docroot).__name__}"
+            )
+    if every is None:
+        text = _env(env, ENV_EVERY)
+        if text is None:
+            every, sources["every"] = DEFAULT_EVERY, "default"
+        else:
+            every, sources["every"] = parse_every(text), ENV_EVERY
+    if use_readlink is None:
+        text = _env(env, ENV_USE_READLINK)
+        if text is None:
+            use_readlink, sources["use_readlink"] = False, "default"
+        else:
+            use_readlink = parse_use_readlink(text)
+            sources["use_readlink"] = ENV_USE_READLINK
+    return Options(docroot, every, use_readlink, on_error, sources)
+
+
+def make_resolver(opts: Options) -> Any:
+    """Build the :class:`realdoc.Resolver` for ``opts``; warm it up once.
+
+    Errors from the Resolver's own checks are re-raised as the same type with
+    the environment variable named when the value came from there.  The
+    warm-up resolution primes the cache so that ``on_error="stale"`` has a
+    last good value from the first request on; an OSError there is logged by
+    the Resolver and otherwise ignored (requests retry, at most every
+    ``min(every, 1)`` seconds, as the Resolver does after any failure).
+    """
+    try:
+        resolver = Resolver(opts.docroot, every=opts.every,
+                            use_readlink=opts.use_readlink, on_error=opts.on_error)
+    except (TypeError, ValueError) as exc:
+        named = [src for src in opts.sources.values() if src.startswith("REALDOC_")]
+        if not named:
+            raise
+        raise type(exc)(f"{exc} (settings from {', '.join(named)})") from exc
+    try:
+        resolver()
+    except OSError:
+        pass
+    return resolver

@@ -1,0 +1,83 @@
+"""ASGI middleware: resolve the docroot once per request and pin it for the request.
+
+::
+
+    from realdoc.asgi import RealdocMiddleware
+    app = RealdocMiddleware(app, "/srv/app/current/public")
+
+For ``http`` and ``websocket`` scopes the wrapped app finds the real docroot in
+``scope["realdoc.docroot"]``, in ``scope["state"]["docroot"]`` when the server
+provides lifespan state (Starlette: ``request.state.docroot``), and through
+:func:`realdoc.docroot` in the task serving the request.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, MutableMapping, Optional
+
+from ._config import make_resolver, options
+from ._context import DOCROOT
+
+__all__ = ["RealdocMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_set = DOCROOT.set
+_reset = DOCROOT.reset
+
+
+class RealdocMiddleware:
+    """Wrap an ASGI 3 app so each request or websocket sees one pinned real docroot.
+
+    ``docroot``, ``every``, ``use_readlink`` and ``on_error`` as for
+    :class:`realdoc.wsgi.RealdocMiddleware`, including the ``REALDOC_*``
+    environment fall-backs and the checks at construction (TypeError,
+    ValueError).  Per ``http`` or ``websocket`` scope the middleware calls its
+    one :class:`realdoc.Resolver` once and passes the app a shallow copy of the
+    scope with ``"realdoc.docroot"`` added (the server's scope is not changed);
+    when the scope has a ``"state"`` dict (the per-request copy of lifespan
+    state) it sets ``state["docroot"]`` in it.  :func:`realdoc.docroot` is set
+    in the serving task for the whole app call and reset after.  ``lifespan``
+    and any other scope type are passed through untouched (the same object).
+    An OSError from the Resolver propagates before the app is called.
+    """
+
+    __slots__ = ("app", "resolver")
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        docroot: Any = None,
+        *,
+        every: Optional[float] = None,
+        use_readlink: Any = None,
+        on_error: str = "stale",
+    ) -> None:
+        if not callable(app):
+            raise TypeError(f"app must be an ASGI callable, not {type(app).__name__}")
+        self.app = app
+        #: The :class:`realdoc.Resolver` behind this middleware (for introspection).
+        self.resolver: Any = make_resolver(options(docroot, every, use_readlink, on_error))
+
+    def __repr__(self) -> str:
+        return f"<realdoc.asgi.RealdocMiddleware {self.resolver!r} app={self.app!r}>"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        root = self.resolver()
+        scope = {**scope, "realdoc.docroot": root}
+        state = scope.get("state")
+        if state is not None:
+            state["docroot"] = root
+        token = _set(root)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _reset(token)

@@ -1,0 +1,460 @@
+"""``realdoc demo``: watch torn requests happen without realdoc, and not with it.
+
+In about ten seconds and with no set-up, the demo builds a throw-away deploy
+tree (``releases/r1..r5/public/{a,b}.txt``, each file naming its release, and
+``current -> releases/r1``), serves it from a real threaded HTTP server on
+127.0.0.1 (stdlib ``wsgiref``), and runs two phases of the same length while a
+thread flips ``current`` to another release with rename(2) every few
+milliseconds and concurrent clients hammer the server:
+
+* **without realdoc**: the app opens ``current/public/a.txt``, pauses, opens
+  ``current/public/b.txt``.  A flip in the pause makes a *torn* response: the
+  two files come from different releases.
+* **with realdoc**: the same app behind :class:`realdoc.wsgi.RealdocMiddleware`
+  opens both files under the docroot pinned once for the request
+  (:func:`realdoc.docroot`), so a response is never torn.
+
+It prints a table: requests served, flips, torn responses, 5xx responses and
+the syscalls realdoc issued per request (from :func:`realdoc.stats`).  Exit
+status: 0 on success (also when tearing did not reproduce, which it says), 1
+if the run with realdoc shows a torn or 5xx response (a realdoc bug), 130 when
+interrupted.  The server, the flipping thread and the temporary tree are
+cleaned up in every case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Set, TextIO
+
+import realdoc
+
+from ._context import docroot, join
+from .wsgi import RealdocMiddleware
+
+# http.client, wsgiref and the deploy-tree helpers are imported where they are
+# used, so that registering the subcommand costs the other commands nothing.
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from ._tree import DeployTree
+
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+__all__ = ["PhaseResult", "add_parser", "main", "run", "run_demo"]
+
+DEFAULT_DURATION = 4.0
+DEFAULT_CLIENTS = 8
+DEFAULT_FLIP_INTERVAL = 0.002
+DEFAULT_PAUSE = 0.003
+DEMO_EVERY = 0.0
+RELEASES = 5
+FILES = ("a.txt", "b.txt")
+
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_INTERRUPTED = 130
+
+
+# -- the app -------------------------------------------------------------------
+
+
+def _read(root: str, name: str) -> str:
+    with open(join(root, name), encoding="utf-8") as f:
+        return f.read().strip()
+
+
+def _respond(start_response: StartResponse, status: str, text: str) -> List[bytes]:
+    body = text.encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def make_reader_app(plain_docroot: str, pause: float) -> WSGIApplication:
+    """The demo app: ``/with`` reads under the pinned docroot, anything else through the link.
+
+    Each request reads ``a.txt``, sleeps ``pause`` seconds, reads ``b.txt`` and
+    answers ``200`` with ``"<a> <b>"`` (the two release names), or ``500`` with
+    the error when a file cannot be read.
+    """
+
+    def read_two(root_of_request: Callable[[], str], start_response: StartResponse) -> List[bytes]:
+        try:
+            a = _read(root_of_request(), FILES[0])
+            time.sleep(pause)
+            b = _read(root_of_request(), FILES[1])
+        except OSError as exc:
+            return _respond(start_response, "500 Internal Server Error", f"error {exc}")
+        return _respond(start_response, "200 OK", f"{a} {b}")
+
+    def plain(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return read_two(lambda: plain_docroot, start_response)
+
+    def pinned(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return read_two(docroot, start_response)
+
+    with_realdoc = RealdocMiddleware(pinned, plain_docroot, every=DEMO_EVERY)
+
+    def dispatch(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/with":
+            return with_realdoc(environ, start_response)
+        return plain(environ, start_response)
+
+    return dispatch
+
+
+# -- the server ----------------------------------------------------------------
+
+
+class DemoServer:
+    """A threaded wsgiref server on 127.0.0.1 and a free port, in a background thread."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        import socketserver
+        from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+        class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+            """wsgiref's server, one thread per connection."""
+
+            daemon_threads = True
+            request_queue_size = 128
+
+        class QuietHandler(WSGIRequestHandler):
+            """No access log on stderr: the progress line lives there."""
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingWSGIServer(("127.0.0.1", 0), QuietHandler)
+        self._httpd.set_app(app)
+        self.port: int = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name="realdoc-demo-server", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket (idempotent)."""
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+            self._thread.join(5)
+        self._httpd.server_close()
+
+
+# -- the clients ---------------------------------------------------------------
+
+
+class PhaseResult:
+    """What one phase counted."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.requests = 0
+        self.torn = 0
+        self.server_errors = 0
+        self.failures = 0
+        self.flips = 0
+        self.seconds = 0.0
+        self.syscalls = 0
+        self.releases: Set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def syscalls_per_request(self) -> float:
+        """realdoc's syscalls divided by the requests served (0 when none)."""
+        return self.syscalls / self.requests if self.requests else 0.0
+
+    @property
+    def torn_percent(self) -> float:
+        """Torn responses as a percentage of the requests served."""
+        return 100.0 * self.torn / self.requests if self.requests else 0.0
+
+    def record(self, status: int, body: bytes) -> None:
+        """Count one response: 200 with two release names, a 5xx, or anything else."""
+        with self._lock:
+            if status >= 500:
+                self.server_errors += 1
+                self.requests += 1
+                return
+            names = body.decode("utf-8", "replace").split()
+            if status != 200 or len(names) != 2:
+                self.failures += 1
+                return
+            self.requests += 1
+            self.releases.update(names)
+            if names[0] != names[1]:
+                self.torn += 1
+
+    def failed(self) -> None:
+        """Count a request that got no HTTP response (connection error, timeout)."""
+        with self._lock:
+            self.failures += 1
+
+
+def _client(port: int, path: str, stop: threading.Event, result: PhaseResult) -> None:
+    """Send GET ``path`` in a loop until ``stop`` is set, recording every answer."""
+    import http.client
+
+    while not stop.is_set():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            result.record(resp.status, resp.read())
+        except Exception:  # any failure is counted, never raised out of the thread
+            result.failed()
+            stop.wait(0.01)
+        finally:
+            conn.close()
+
+
+# -- the run -------------------------------------------------------------------
+
+
+class _Progress:
+    """One status line on ``stream``, rewritten with ``\\r`` when it is a terminal."""
+
+    def __init__(self, stream: Optional[TextIO]) -> None:
+        self._stream = stream
+        self._live = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
+        self._width = 0
+
+    def update(self, text: str, final: bool = False) -> None:
+        if self._stream is None or (not self._live and not final):
+            return
+        if self._live:
+            pad = max(self._width - len(text), 0)
+            self._width = len(text)
+            self._stream.write("\r" + text + " " * pad + ("\n" if final else ""))
+        else:
+            self._stream.write(text + "\n")
+        self._stream.flush()
+
+
+def _phase(name: str, path: str, tree: DeployTree, port: int, *, duration: float,
+           clients: int, flip_interval: float, progress: _Progress) -> PhaseResult:
+    """Run clients against ``path`` for ``duration`` s while ``current`` flips."""
+    from ._tree import Flipper
+
+    result = PhaseResult(name)
+    stop = threading.Event()
+    threads = [threading.Thread(target=_client, args=(port, path, stop, result),
+                                name=f"realdoc-demo-client-{i}", daemon=True)
+               for i in range(clients)]
+    before = realdoc.stats()["syscalls"]
+    start = time.monotonic()
+    deadline = start + duration
+    flipper = Flipper(tree, interval=flip_interval, atomic=True,
+                      max_seconds=duration + 10.0)
+    try:
+        with flipper:
+            for t in threads:
+                t.start()
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                progress.update(_status(result, flipper.flips, now - start, duration))
+                stop.wait(min(0.2, deadline - now))
+            stop.set()
+            for t in threads:
+                t.join(15)
+            result.seconds = time.monotonic() - start
+            result.flips = flipper.flips
+    finally:
+        stop.set()
+    after = realdoc.stats()["syscalls"]
+    result.syscalls = sum(after.values()) - sum(before.values())
+    progress.update(_status(result, result.flips, min(result.seconds, duration), duration),
+                    final=True)
+    return result
+
+
+def _status(result: PhaseResult, flips: int, elapsed: float, duration: float) -> str:
+    return (f"[{result.name}] {elapsed:4.1f}/{duration:.1f} s  requests {result.requests}"
+            f"  flips {flips}  torn {result.torn}  5xx {result.server_errors}")
+
+
+def run_demo(*, duration: float = DEFAULT_DURATION, clients: int = DEFAULT_CLIENTS,
+             flip_interval: float = DEFAULT_FLIP_INTERVAL, pause: float = DEFAULT_PAUSE,
+             progress: Optional[TextIO] = None) -> List[PhaseResult]:
+    """Run both phases and return ``[without, with]``; clean up whatever happens.
+
+    ``duration`` is per phase, in seconds; ``clients`` concurrent client
+    threads; ``flip_interval`` seconds between atomic flips; ``pause`` seconds
+    between the two reads of a request.  Progress goes to ``progress`` (none
+    by default).  Raises ValueError for out-of-range arguments; a
+    KeyboardInterrupt propagates after the clean-up.
+    """
+    from ._tree import DeployTree
+
+    _check(duration=duration, clients=clients, flip_interval=flip_interval, pause=pause)
+    line = _Progress(progress)
+    tmp = tempfile.mkdtemp(prefix="realdoc-demo-")
+    server: Optional[DemoServer] = None
+    try:
+        tree = DeployTree.create(os.path.join(tmp, "site"), releases=RELEASES, files=FILES)
+        server = DemoServer(make_reader_app(tree.docroot, pause))
+        results = []
+        for name, path in (("without realdoc", "/without"), ("with realdoc", "/with")):
+            results.append(_phase(name, path, tree, server.port, duration=duration,
+                                  clients=clients, flip_interval=flip_interval,
+                                  progress=line))
+        return results
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check(*, duration: float, clients: int, flip_interval: float, pause: float) -> None:
+    if not 0 < duration <= 3600:
+        raise ValueError(f"duration must be in (0, 3600] seconds, got {duration!r}")
+    if not 1 <= clients <= 256:
+        raise ValueError(f"clients must be in [1, 256], got {clients!r}")
+    if not 0 <= flip_interval <= 60:
+        raise ValueError(f"flip interval must be in [0, 60] seconds, got {flip_interval!r}")
+    if not 0 <= pause <= 10:
+        raise ValueError(f"pause must be in [0, 10] seconds, got {pause!r}")
+
+
+def report(results: List[PhaseResult], *, clients: int, flip_interval: float, pause: float,
+           out: TextIO) -> int:
+    """Print the table and the verdict for ``[without, with]``; return the exit code."""
+    without, with_ = results
+
+    def w(text: str) -> None:
+        """Write ``text``, its lines wrapped at 79 columns (the table's are shorter)."""
+        out.write("\n".join(textwrap.fill(line, 79) if len(line) > 79 else line
+                             for line in text.split("\n")))
+    w(f"realdoc demo ({realdoc.implementation} core): {RELEASES} releases, `current` "
+      f"flipped atomically every {flip_interval * 1000:g} ms, {clients} clients, "
+      f"{without.seconds:.1f} s per phase.\n")
+    w(f"Each request reads a.txt, waits {pause * 1000:g} ms, reads b.txt; torn = the two "
+      "files came from different releases.\n\n")
+    w(f"{'':17}{'requests':>9}{'flips':>8}{'torn':>16}{'5xx':>6}{'syscalls/request':>18}\n")
+    for r in results:
+        torn = f"{r.torn} ({r.torn_percent:.1f}%)"
+        w(f"{r.name:17}{r.requests:>9}{r.flips:>8}{torn:>16}{r.server_errors:>6}"
+          f"{r.syscalls_per_request:>18.2f}\n")
+    w("\n")
+    for r in results:
+        if r.failures:
+            w(f"note: {r.failures} request(s) {r.name} got no usable answer "
+              "(connection error); they are not counted above.\n")
+    if with_.torn or with_.server_errors:
+        w(f"BUG: with realdoc, {with_.torn} torn and {with_.server_errors} 5xx responses: "
+          "realdoc must make both 0. Please report this.\n")
+        return EXIT_BUG
+    if with_.requests == 0:
+        w("with realdoc: no request was served; is 127.0.0.1 reachable?\n")
+        return EXIT_BUG
+    if without.torn == 0:
+        w("without realdoc: did not reproduce tearing; increase --duration or --pause.\n")
+    else:
+        w(f"Without realdoc {without.torn} of {without.requests} responses were torn; with "
+          f"realdoc 0 of {with_.requests}, and it followed the flips ({len(with_.releases)} "
+          "releases served).\n")
+    w("The app behind realdoc resolves the docroot once per request and opens every file "
+      "under that real path (realdoc.docroot(), realdoc.join()).\n")
+    w(f"syscalls/request: what realdoc issued to resolve the docroot; the demo resolves on "
+      f"every request (every={DEMO_EVERY:g}) to follow each flip at once; with the default "
+      "every=2 s nearly every request is a cache hit with no syscall.\n")
+    return EXIT_OK
+
+
+# -- the command line ----------------------------------------------------------
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _clients(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"must be in 1..256, got {text}")
+    return value
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    """Register the ``demo`` subcommand (sets ``func=run``)."""
+    p = subparsers.add_parser(
+        "demo",
+        help="show torn requests during deploys, without and with realdoc (~10 s)",
+        description=(
+            "Build a temporary deploy tree, serve it from a local threaded HTTP server, "
+            "flip `current` atomically many times while clients request two files per "
+            "request, and count torn responses without and with realdoc. Exit 1 if any "
+            "response with realdoc is torn or a 5xx."
+        ),
+    )
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the demo's options to ``p``."""
+    p.add_argument("--duration", type=_positive, default=DEFAULT_DURATION, metavar="SECONDS",
+                   help=f"length of each phase (default {DEFAULT_DURATION:g})")
+    p.add_argument("--clients", type=_clients, default=DEFAULT_CLIENTS, metavar="N",
+                   help=f"concurrent client threads (default {DEFAULT_CLIENTS})")
+    p.add_argument("--flip-interval", type=_non_negative, default=DEFAULT_FLIP_INTERVAL,
+                   metavar="SECONDS",
+                   help=f"pause between two flips of `current` (default {DEFAULT_FLIP_INTERVAL:g})")
+    p.add_argument("--pause", type=_non_negative, default=DEFAULT_PAUSE, metavar="SECONDS",
+                   help=f"pause between the two reads of a request (default {DEFAULT_PAUSE:g})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo for parsed ``args``; print the table; return the exit code."""
+    try:
+        results = run_demo(duration=args.duration, clients=args.clients,
+                           flip_interval=args.flip_interval, pause=args.pause,
+                           progress=sys.stderr)
+    except KeyboardInterrupt:
+        sys.stderr.write("\nrealdoc demo: interrupted; server stopped, temporary tree removed\n")
+        sys.stderr.flush()
+        return EXIT_INTERRUPTED
+    except ValueError as exc:
+        sys.stderr.write(f"realdoc demo: {exc}\n")
+        return 2
+    code = report(results, clients=args.clients, flip_interval=args.flip_interval,
+                  pause=args.pause, out=sys.stdout)
+    sys.stdout.flush()
+    return code
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m realdoc.demo [options]``: the same as ``realdoc demo``."""
+    parser = argparse.ArgumentParser(prog="python -m realdoc.demo",
+                                     description="realdoc's demo (also `realdoc demo`)")
+    add_arguments(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

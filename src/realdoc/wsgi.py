@@ -1,0 +1,134 @@
+"""WSGI middleware: resolve the docroot once per request and pin it for the request.
+
+::
+
+    from realdoc.wsgi import RealdocMiddleware
+    application = RealdocMiddleware(application, "/srv/app/current/public")
+
+The wrapped app finds the real docroot (e.g. ``/srv/app/releases/42/public``)
+in ``environ["DOCUMENT_ROOT"]`` (see ``environ_key``), in
+``environ["realdoc.docroot"]`` and through :func:`realdoc.docroot`.  Every file
+it opens from that value belongs to one release, even if ``current`` flips
+while the request runs.
+"""
+
+from __future__ import annotations
+
+from contextvars import Context
+from contextvars import copy_context as _copy_context
+from itertools import repeat
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
+
+from ._config import make_resolver, options
+from ._context import DOCROOT
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["RealdocMiddleware"]
+
+_set = DOCROOT.set
+_reset = DOCROOT.reset
+
+
+class RealdocMiddleware:
+    """Wrap a WSGI app so each request sees one pinned real docroot.
+
+    ``docroot`` is the configured, symlinked path (str or ``os.PathLike[str]``);
+    ``every``, ``use_readlink`` and ``on_error`` are those of
+    :class:`realdoc.Resolver` (defaults ``2.0``, ``False``, ``"stale"``).
+    ``docroot``, ``every`` and ``use_readlink`` left as ``None`` are read from
+    ``REALDOC_DOCROOT``, ``REALDOC_EVERY`` and ``REALDOC_USE_READLINK`` (see
+    :mod:`realdoc._config` for the syntax), then fall back to the defaults.
+
+    Construction checks everything and raises TypeError or ValueError (naming
+    the environment variable when the value came from one).  It also resolves
+    once, so that ``on_error="stale"`` has a last good value from the first
+    request on; an OSError there is logged by the Resolver, not raised.
+
+    Per request the middleware calls its one :class:`realdoc.Resolver` once (no
+    syscall on a cache hit) and stores the result, a str, under
+    ``environ[environ_key]`` and ``environ["realdoc.docroot"]``.  It sets
+    :func:`realdoc.docroot` while the app runs and resets it when the app
+    returns; a streaming response iterable is iterated and closed in a copy of
+    the request's context, so the value holds there too.  ``close()`` of the
+    app's iterable is always passed through.  An OSError from the Resolver
+    (only with ``on_error="raise"``, or ``"stale"`` before any success)
+    propagates to the server before the app is called.
+    """
+
+    __slots__ = ("app", "resolver", "environ_key")
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        docroot: Any = None,
+        *,
+        every: Optional[float] = None,
+        use_readlink: Any = None,
+        on_error: str = "stale",
+        environ_key: str = "DOCUMENT_ROOT",
+    ) -> None:
+        if not callable(app):
+            raise TypeError(f"app must be a WSGI callable, not {type(app).__name__}")
+        if not isinstance(environ_key, str) or not environ_key:
+            raise TypeError("environ_key must be a non-empty str")
+        self.app = app
+        self.environ_key = environ_key
+        #: The :class:`realdoc.Resolver` behind this middleware (for introspection).
+        self.resolver: Any = make_resolver(options(docroot, every, use_readlink, on_error))
+
+    def __repr__(self) -> str:
+        return f"<realdoc.wsgi.RealdocMiddleware {self.resolver!r} app={self.app!r}>"
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        root = self.resolver()
+        environ[self.environ_key] = root
+        environ["realdoc.docroot"] = root
+        token = _set(root)
+        try:
+            result = self.app(environ, start_response)
+            cls = type(result)
+            if cls is list or cls is tuple:
+                # A materialised body: no app code runs while the server iterates it.
+                return result
+            wrapper = environ.get("wsgi.file_wrapper")
+            if isinstance(wrapper, type) and isinstance(result, wrapper):
+                # Keep the server's sendfile path; the file was opened under the pin.
+                return result
+            # A streaming body runs app code during iteration: take the request's
+            # context (the pin included) along with it.
+            return _PinnedIterable(result, _copy_context())
+        finally:
+            _reset(token)
+
+
+class _PinnedIterable:
+    """The app's response iterable, iterated and closed in the request's context.
+
+    A streaming body (a generator, say) runs its code during iteration, after
+    the app call returned, so each step runs inside a copy of the context the
+    app was called in (where :func:`realdoc.docroot` is set): ``iter()``,
+    every ``next()`` and ``close()`` go through ``Context.run``, in C, with
+    no per-chunk Python frame.  The server's own context is never changed, so
+    it is correct whichever thread iterates.  The iterator returned by
+    ``__iter__`` is a ``map`` object; ``close()`` is the app iterable's own,
+    passed through.
+    """
+
+    __slots__ = ("_result", "_run")
+
+    def __init__(self, result: Iterable[bytes], ctx: Context) -> None:
+        self._result = result
+        self._run = ctx.run
+
+    def __iter__(self) -> Iterator[bytes]:
+        run = self._run
+        step: Callable[[], bytes] = run(iter, self._result).__next__
+        return map(run, repeat(step))
+
+    def close(self) -> None:
+        """Call the app iterable's ``close()``, if it has one, in the request's context."""
+        close = getattr(self._result, "close", None)
+        if close is not None:
+            self._run(close)

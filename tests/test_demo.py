@@ -1,0 +1,158 @@
+"""realdoc.demo: short real runs, the table and verdicts, clean-up, Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import List
+
+import pytest
+
+import realdoc
+from realdoc import demo
+
+REALDOC_PARENT = pathlib.Path(realdoc.__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def private_tmp(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> pathlib.Path:
+    """Make the demo create its temporary tree where the test can look."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def demo_threads() -> List[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("realdoc-demo")]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="realdoc")
+    demo.add_parser(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+def test_short_run_tears_without_and_never_with(private_tmp: pathlib.Path) -> None:
+    without, with_ = demo.run_demo(duration=1.0, clients=4, flip_interval=0.001, pause=0.003)
+    assert without.name == "without realdoc" and with_.name == "with realdoc"
+    assert without.requests > 0 and with_.requests > 0
+    assert without.flips > 0 and with_.flips > 0
+    assert without.torn > 0, "the demo's race did not show on this machine"
+    assert with_.torn == 0 and with_.server_errors == 0
+    assert without.server_errors == 0
+    assert without.syscalls == 0  # realdoc is not involved at all
+    assert with_.syscalls_per_request > 0  # every=0: a resolution per request
+    assert len(with_.releases) > 1  # with realdoc the app still follows the flips
+    assert os.listdir(private_tmp) == []  # the tree is gone
+    assert demo_threads() == []  # server, flipper and clients stopped
+
+
+def test_command_prints_the_table_and_exits_0(private_tmp: pathlib.Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    args = parser().parse_args(["demo", "--duration", "0.5", "--clients", "3",
+                                "--flip-interval", "0.001", "--pause", "0.003"])
+    assert args.func is demo.run
+    assert args.func(args) == 0
+    out, err = capsys.readouterr()
+    assert "without realdoc" in out and "with realdoc" in out
+    assert "syscalls/request" in out and "torn" in out
+    assert "BUG" not in out
+    assert "[with realdoc]" in err  # the progress line's final state
+    assert os.listdir(private_tmp) == []
+
+
+def test_defaults_match_the_documented_run() -> None:
+    args = parser().parse_args(["demo"])
+    assert (args.duration, args.clients, args.flip_interval, args.pause) == (
+        demo.DEFAULT_DURATION, demo.DEFAULT_CLIENTS, demo.DEFAULT_FLIP_INTERVAL,
+        demo.DEFAULT_PAUSE)
+    assert 2 * args.duration <= 10
+
+
+@pytest.mark.parametrize("argv", [["--duration", "0"], ["--duration", "-1"],
+                                  ["--clients", "0"], ["--clients", "x"],
+                                  ["--pause", "-0.1"], ["--flip-interval", "nan"]])
+def test_bad_options_are_usage_errors(argv: List[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        parser().parse_args(["demo"] + argv)
+    assert info.value.code == 2
+
+
+def test_run_demo_checks_its_arguments() -> None:
+    with pytest.raises(ValueError, match="clients"):
+        demo.run_demo(clients=0)
+    with pytest.raises(ValueError, match="duration"):
+        demo.run_demo(duration=0)
+
+
+def _result(name: str, requests: int, torn: int, errors: int = 0) -> demo.PhaseResult:
+    r = demo.PhaseResult(name)
+    r.requests, r.torn, r.server_errors, r.seconds = requests, torn, errors, 4.0
+    return r
+
+
+def test_verdict_when_tearing_did_not_reproduce() -> None:
+    out = io.StringIO()
+    code = demo.report([_result("without realdoc", 100, 0), _result("with realdoc", 100, 0)],
+                       clients=8, flip_interval=0.002, pause=0.003, out=out)
+    assert code == 0
+    assert "did not reproduce tearing; increase --duration or --pause" in out.getvalue()
+
+
+@pytest.mark.parametrize("torn, errors", [(1, 0), (0, 1)])
+def test_verdict_is_a_bug_when_with_realdoc_tears_or_fails(torn: int, errors: int) -> None:
+    out = io.StringIO()
+    results = [_result("without realdoc", 100, 50), _result("with realdoc", 100, torn, errors)]
+    code = demo.report(results,
+                       clients=8, flip_interval=0.002, pause=0.003, out=out)
+    assert code == 1
+    assert "BUG" in out.getvalue()
+
+
+def test_table_shows_the_figures() -> None:
+    out = io.StringIO()
+    without, with_ = _result("without realdoc", 200, 150), _result("with realdoc", 210, 0)
+    with_.syscalls = 420
+    assert demo.report([without, with_], clients=8, flip_interval=0.002, pause=0.003, out=out) == 0
+    text = out.getvalue()
+    assert "150 (75.0%)" in text
+    assert "2.00" in text  # syscalls per request
+    assert "150 of 200" in text
+
+
+def test_python_m_entry_point_runs(private_tmp: pathlib.Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo.main(["--duration", "0.3", "--clients", "2"]) == 0
+    assert "with realdoc" in capsys.readouterr().out
+
+
+def test_ctrl_c_stops_server_removes_tree_and_exits_130(tmp_path: pathlib.Path) -> None:
+    env = dict(os.environ, TMPDIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([str(REALDOC_PARENT), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from realdoc.demo import main; "
+                               "sys.exit(main(['--duration', '30']))"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not any(p.name.startswith("realdoc-demo-") for p in tmp_path.iterdir()):
+            assert proc.poll() is None, proc.communicate(timeout=5)
+            assert time.monotonic() < deadline, "the demo did not start"
+            time.sleep(0.05)
+        time.sleep(0.5)  # let it get into a phase with clients and flips running
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err
+    assert list(tmp_path.iterdir()) == []
