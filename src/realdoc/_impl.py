@@ -1,5 +1,7 @@
 """Pick the compiled core or its pure-Python twin, once, at import.
 
+On Linux a missing extension (without the opt-out) warns once with RuntimeWarning.
+
 ``REALDOC_NO_EXTENSIONS=1`` (or true/yes/on) selects the pure twin; so does a
 missing or unloadable extension.  ``IMPLEMENTATION`` says which one is active:
 ``"cython"`` or ``"python"``.
@@ -7,6 +9,8 @@ missing or unloadable extension.  ``IMPLEMENTATION`` says which one is active:
 
 from __future__ import annotations
 
+import sys
+import warnings
 from typing import TYPE_CHECKING
 
 from ._env import env_flag
@@ -21,8 +25,18 @@ else:
     else:
         try:
             from . import _fastpath as impl
-        except ImportError:  # not built: no compiler, not Linux, or opted out at build
+        except ImportError as exc:  # not built: no compiler, not Linux, or opted out at build
             from . import _fastpath_py as impl
+
+            if sys.platform.startswith("linux"):
+                warnings.warn(
+                    f"realdoc: the compiled core is not available ({exc}); using the "
+                    "pure-Python implementation, which is correct but slower. Reinstall "
+                    "with a C compiler, or set REALDOC_NO_EXTENSIONS=1 to choose the pure "
+                    "implementation without this warning.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
 IMPLEMENTATION = "python" if impl.__name__.endswith("_py") else "cython"
 
