@@ -66,6 +66,9 @@ query = st.tuples(
 def build(root: str, spec) -> None:
     for where, kind, target in spec:
         p = os.path.join(root, *where)
+        parent = os.path.realpath(os.path.dirname(p))
+        if parent != root and not parent.startswith(root + "/") or os.path.lexists(p):
+            continue  # never write through a link that may lead outside the tree
         try:
             if kind == "dir":
                 os.makedirs(p, exist_ok=True)

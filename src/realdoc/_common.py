@@ -11,6 +11,7 @@ import errno
 import logging
 import math
 import os
+import sys
 from typing import Any, List, Optional, Tuple, Union
 
 logger = logging.getLogger("realdoc")
@@ -45,7 +46,7 @@ def to_bytes(path: Any, what: str = "path") -> Tuple[bytes, bool]:
         raw = os.fsencode(path)
     elif isinstance(path, bytes):
         is_str = False
-        raw = path
+        raw = path if type(path) is bytes else bytes(path)
     else:
         try:
             p = os.fspath(path)
@@ -54,7 +55,7 @@ def to_bytes(path: Any, what: str = "path") -> Tuple[bytes, bool]:
                 f"{what} must be str, bytes or os.PathLike, not {type(path).__name__}"
             ) from None
         is_str = isinstance(p, str)
-        raw = os.fsencode(p) if is_str else p
+        raw = os.fsencode(p) if is_str else bytes(p)
     if b"\0" in raw:
         raise ValueError(f"{what} contains an embedded null byte")
     return raw, is_str
@@ -84,6 +85,16 @@ def count_normal(raw: bytes) -> int:
         if c and c != b"." and c != b"..":
             n += 1
     return n
+
+
+def leading_dotdot(raw: bytes) -> bool:
+    """A relative path whose first component other than ``.`` is ``..``."""
+    if raw[:1] == b"/":
+        return False
+    for c in raw.split(b"/"):
+        if c and c != b".":
+            return c == b".."
+    return False
 
 
 def suffix_requires_dir_check(s: bytes, k: int) -> bool:
@@ -133,7 +144,10 @@ def check_every(every: Any) -> float:
     """Validate a refresh interval in seconds; return it as float."""
     if isinstance(every, bool) or not isinstance(every, (int, float)):
         raise TypeError(f"every must be a number of seconds, not {type(every).__name__}")
-    value = float(every)
+    try:
+        value = float(every)
+    except OverflowError:  # an int beyond float range: never refresh
+        value = math.inf if every > 0 else -math.inf
     if math.isnan(value) or value < 0:
         raise ValueError(f"every must be a number of seconds >= 0, got {every!r}")
     return value
@@ -181,6 +195,8 @@ def check_maxsize(maxsize: Any) -> int:
         raise TypeError(f"maxsize must be an int, not {type(maxsize).__name__}")
     if maxsize < 1:
         raise ValueError(f"maxsize must be >= 1, got {maxsize!r}")
+    if maxsize > sys.maxsize:
+        raise ValueError(f"maxsize must be <= sys.maxsize ({sys.maxsize}), got {maxsize!r}")
     return maxsize
 
 
@@ -217,6 +233,17 @@ def log_recovery(docroot: Any, value: Any, failures: int) -> None:
     """Log the end of a failure episode."""
     logger.warning("realdoc: %r resolves again, to %r, after %d failed attempt(s)",
                    docroot, value, failures)
+
+
+def unhashable_docroot(docroot: Any) -> TypeError:
+    """The TypeError resolve() raises for a valid but unhashable docroot."""
+    return TypeError(
+        f"resolve() needs a hashable docroot; {type(docroot).__name__} is not hashable "
+        "(use a Resolver object for it)"
+    )
+
+
+START_NEEDS_ABSOLUTE_PATH = "first_link() with start needs an absolute path, got {path!r}"
 
 
 def prefix_matches(docroot: Any, prefix_raw: bytes) -> bool:

@@ -66,7 +66,8 @@ def join(root: Any, *parts: Any) -> Any:
     those).  Raises ValueError for an absolute part, for any ``..`` component
     (lexically it cannot be told whether ``a/..`` stays under ``root`` when
     ``a`` is a symlink, so none is accepted) and for a NUL byte in ``root`` or
-    a part; TypeError for mixed str and bytes or a non-path argument.
+    a part, and for an empty ``root``; TypeError for mixed str and bytes or a
+    non-path argument.
     """
     base: Any = os.fspath(root)
     sep: Any
@@ -77,6 +78,8 @@ def join(root: Any, *parts: Any) -> Any:
         sep, dot, dotdot, nul = "/", ".", "..", "\0"
     else:
         sep, dot, dotdot, nul = b"/", b".", b"..", b"\0"
+    if not base:
+        raise ValueError("join: root must not be empty")
     if nul in base:
         raise ValueError(f"join: root contains a NUL byte: {base!r}")
     comps: List[Any] = []

@@ -13,12 +13,16 @@ realpath(path)
       means "not a link"; a link's target is spliced in and walked), and one
       ``readlink("dir/")`` directory check where glibc makes one (a trailing
       ``/``, a trailing ``/.``, or ``/..`` next).  At most 40 links (ELOOP).
-    * otherwise: ``open(path, O_PATH|O_CLOEXEC)``, ``readlink("/proc/self/fd/N")``,
-      ``close``: 3 syscalls whatever the depth or number of links (glibc
+    * otherwise: ``openat2(path, O_PATH|O_CLOEXEC, RESOLVE_NO_MAGICLINKS)``,
+      ``readlink("/proc/self/fd/N")``, ``close``: 3 syscalls whatever the depth
+      or number of links (glibc
       needs at least one per component, so never more than glibc).  The
       /proc readlink alone costs about 4 us, which is why short paths walk.
-      ENOENT, ENOTDIR and ELOOP from the kernel are final (glibc reaches the
-      same verdict); EACCES and ENAMETOOLONG fall back to the walk (glibc's
+      ENOENT and ENOTDIR from the kernel are final (glibc reaches the same
+      verdict); ELOOP (a real loop, or a /proc magic link, whose text glibc
+      reads where the kernel would jump) falls back to the walk, as does a
+      relative path starting with ``..`` (the kernel could climb out of a
+      deleted cwd, glibc fails in getcwd); EACCES and ENAMETOOLONG fall back to the walk (glibc's
       lexical ``..`` can still succeed there), so do EMFILE/ENFILE (the walk
       needs no descriptor), a missing /proc and an
       answer that is not a plain absolute path (magic links, " (deleted)").
@@ -87,16 +91,18 @@ cdef extern from *:
     #endif
     struct rd_open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
     #define RD_RESOLVE_NO_SYMLINKS 0x04
-    /* readlink, openat, openat2, close, getcwd */
+    /* readlink, openat (no longer issued; kept so stats() keeps its keys), openat2, close, getcwd */
     static unsigned long long rd_sys[5];
     #define RD_COUNT(i) __atomic_add_fetch(&rd_sys[(i)], 1ULL, __ATOMIC_RELAXED)
     static ssize_t rd_readlink(const char *p, char *buf, size_t n) { RD_COUNT(0); return readlink(p, buf, n); }
-    static int rd_open_path(const char *p) { RD_COUNT(1); return open(p, O_PATH | O_CLOEXEC); }
-    static int rd_openat2_nolinks(const char *p) {
-        struct rd_open_how h = { O_PATH | O_CLOEXEC, 0, RD_RESOLVE_NO_SYMLINKS };
+    #define RD_RESOLVE_NO_MAGICLINKS 0x02
+    static int rd_openat2(const char *p, uint64_t resolve) {
+        struct rd_open_how h = { O_PATH | O_CLOEXEC, 0, resolve };
         RD_COUNT(2);
         return (int)syscall(SYS_openat2, AT_FDCWD, p, &h, sizeof h);
     }
+    static int rd_openat2_nolinks(const char *p) { return rd_openat2(p, RD_RESOLVE_NO_SYMLINKS); }
+    static int rd_openat2_nomagic(const char *p) { return rd_openat2(p, RD_RESOLVE_NO_MAGICLINKS); }
     static int rd_close(int fd) { RD_COUNT(3); return close(fd); }
     static char *rd_getcwd(char *buf, size_t n) { RD_COUNT(4); return getcwd(buf, n); }
     static double rd_coarse_now(void) {
@@ -152,8 +158,8 @@ cdef extern from *:
     void rd_enable_vectorcall(object t, Py_ssize_t off)
     unsigned long long rd_sys[5]
     ssize_t rd_readlink(const char *p, char *buf, size_t n) nogil
-    int rd_open_path(const char *p) nogil
     int rd_openat2_nolinks(const char *p) nogil
+    int rd_openat2_nomagic(const char *p) nogil
     int rd_close(int fd) nogil
     char *rd_getcwd(char *buf, size_t n) nogil
     double rd_coarse_now() nogil
@@ -350,15 +356,25 @@ cdef int _walk(const char *name, char *dest, size_t *dlen_out) noexcept nogil:
 
 
 cdef int _proc(const char *name, char *out, size_t *olen, bint *fallback) noexcept nogil:
-    """open(O_PATH) + readlink(/proc/self/fd/N) + close; sets *fallback to walk instead."""
-    global g_proc_ok
+    """openat2(O_PATH, RESOLVE_NO_MAGICLINKS) + readlink(/proc/self/fd/N) + close.
+
+    Sets *fallback when the walk must answer instead: a magic link on the way
+    (glibc reads its text, the kernel would jump to the object), a loop,
+    EACCES/ENAMETOOLONG (glibc's lexical '..' may still succeed), no fd left,
+    no openat2 or no /proc, or an answer that is not a plain absolute path.
+    """
+    global g_proc_ok, g_openat2_ok
     cdef char procpath[48]
-    cdef int fd = rd_open_path(name)
+    cdef int fd = rd_openat2_nomagic(name)
     cdef int e
     cdef ssize_t n
     if fd < 0:
         e = errno
-        if e == EACCES or e == ENAMETOOLONG or e == EMFILE or e == ENFILE:
+        if e == ENOSYS or e == EPERM or e == EINVAL or e == 95:  # 95: EOPNOTSUPP
+            g_openat2_ok = False
+            fallback[0] = True
+            return 0
+        if e == EACCES or e == ENAMETOOLONG or e == EMFILE or e == ENFILE or e == ELOOP:
             fallback[0] = True
             return 0
         return e
@@ -404,13 +420,27 @@ cdef inline int _count_normal(const char *s) noexcept nogil:
         s = end
 
 
+cdef inline bint _leading_dotdot(const char *s) noexcept nogil:
+    """A relative path whose first component (after '.') is '..': the kernel could
+    climb out of a deleted cwd, where glibc fails in getcwd; walk those."""
+    if s[0] == b'/':
+        return False
+    while True:
+        while s[0] == b'/':
+            s += 1
+        if s[0] == b'.' and (s[1] == b'/' or s[1] == 0):
+            s += 1
+            continue
+        return s[0] == b'.' and s[1] == b'.' and (s[2] == b'/' or s[2] == 0)
+
+
 cdef int _realpath_c(const char *name, size_t namelen, char *out, size_t *olen) noexcept nogil:
     cdef bint fallback = False
     cdef int err
     cdef int n
     if namelen == 0:
         return ENOENT
-    if g_proc_ok and namelen < RD_PATH_MAX:
+    if g_proc_ok and g_openat2_ok and namelen < RD_PATH_MAX and not _leading_dotdot(name):
         n = _count_normal(name) + (1 if name[0] != b'/' else 0)
         if n >= RD_PROC_MIN:
             err = _proc(name, out, olen, &fallback)
@@ -616,7 +646,7 @@ def first_link(path, start=None):
     cdef bytes sraw
     if start is not None:
         if raw[:1] != b"/":
-            raise ValueError("start needs an absolute path (got a relative path)")
+            raise ValueError(_common.START_NEEDS_ABSOLUTE_PATH.format(path=path))
         sraw = _as_bytes(start, "start")[0]
         trusted = _start_trusted(PyBytes_AS_STRING(raw), PyBytes_AS_STRING(sraw))
         if trusted < 0:  # not an absolute prefix: let the shared check word the error
@@ -1224,13 +1254,11 @@ resolve = _install_resolve()
 
 cdef Resolver _new_entry(object key, object docroot, object every, object use_readlink,
                          object on_error):
+    r = Resolver(docroot, every=every, use_readlink=use_readlink, on_error=on_error)
     try:
         hash(key)
     except TypeError:
-        raise TypeError(
-            f"docroot must be str, bytes or os.PathLike, not {type(docroot).__name__}"
-        ) from None
-    r = Resolver(docroot, every=every, use_readlink=use_readlink, on_error=on_error)
+        raise _common.unhashable_docroot(docroot) from None
     with _reg_lock:
         existing = _registry.get(key)
         if existing is not None:

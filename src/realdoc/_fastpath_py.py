@@ -13,15 +13,17 @@ docstring for the measurements):
   ``readlink`` per component (EINVAL means "not a link"), plus ``getcwd`` for
   a relative path and a ``readlink("dir/")`` directory check where glibc
   makes one (trailing ``/``, ``/.``, or ``/..`` next);
-* otherwise: ``open(path, O_PATH)``, ``readlink("/proc/self/fd/N")``,
-  ``close``: 3 syscalls whatever the depth.  If the kernel says EACCES or
-  ENAMETOOLONG (where glibc's lexical ``..`` can still succeed), if ``/proc``
-  is missing, or if the answer is not a plain absolute path, fall back to the
-  walk, which is the reference.
+* otherwise: ``openat2(path, O_PATH, RESOLVE_NO_MAGICLINKS)`` (through
+  ctypes), ``readlink("/proc/self/fd/N")``, ``close``: 3 syscalls whatever the
+  depth.  ELOOP (a loop or a /proc magic link), EACCES, ENAMETOOLONG,
+  EMFILE/ENFILE, a relative path starting with ``..``, no openat2, no
+  ``/proc``, or an answer that is not a plain absolute path: the walk answers
+  instead, as it is the reference.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import itertools
 import os
@@ -40,11 +42,34 @@ __all__ = [
 
 _O_PATH: int = getattr(os, "O_PATH", 0)
 _O_CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
+_AT_FDCWD = -100
+_SYS_OPENAT2 = 437  # the same number on every Linux architecture
+_RESOLVE_NO_MAGICLINKS = 0x02
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
+
+
+def _load_syscall() -> Optional[Any]:
+    if not sys.platform.startswith("linux") or _O_PATH == 0:
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_long
+    fn.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
+    return fn
+
+
+_syscall = _load_syscall()
 
 # Run-time features; a probe failure switches one off for the process.
 _features: Dict[str, bool] = {
-    "proc": sys.platform.startswith("linux") and _O_PATH != 0,
-    "openat2": False,  # the twin has no openat2; refreshes use realpath()
+    "proc": _syscall is not None,
+    "openat2": _syscall is not None,  # used by the proc route; refreshes use realpath()
 }
 
 _SYSCALL_NAMES = ("readlink", "openat", "openat2", "close", "getcwd")
@@ -70,9 +95,7 @@ def set_features(**flags: bool) -> Dict[str, bool]:
     for name, on in flags.items():
         if name not in _features:
             raise ValueError(f"unknown feature {name!r}")
-        if name == "openat2" and on:
-            continue  # not available in the pure twin
-        _features[name] = bool(on) and (name != "proc" or _O_PATH != 0)
+        _features[name] = bool(on) and _syscall is not None
     return old
 
 
@@ -151,13 +174,27 @@ def _walk(raw: bytes, filename: Any) -> bytes:
     return dest
 
 
+def _openat2_nomagic(raw: bytes) -> int:
+    """openat2(raw, O_PATH|O_CLOEXEC, RESOLVE_NO_MAGICLINKS) through libc's syscall()."""
+    assert _syscall is not None
+    how = _OpenHow(_O_PATH | _O_CLOEXEC, 0, _RESOLVE_NO_MAGICLINKS)
+    _sys["openat2"] += 1
+    fd = int(_syscall(_SYS_OPENAT2, _AT_FDCWD, raw, ctypes.byref(how), ctypes.sizeof(how)))
+    if fd < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return fd
+
+
 def _proc(raw: bytes, filename: Any) -> Optional[bytes]:
-    """Kernel walk + /proc readlink; None means "use the walk instead"."""
-    _sys["openat"] += 1
+    """Kernel walk (no magic links) + /proc readlink; None means "use the walk instead"."""
     try:
-        fd = os.open(raw, _O_PATH | _O_CLOEXEC)
+        fd = _openat2_nomagic(raw)
     except OSError as e:
-        if e.errno in _common.ERRNO_FALLBACK:
+        if e.errno in (errno.ENOSYS, errno.EPERM, errno.EINVAL, errno.EOPNOTSUPP):
+            _features["openat2"] = False
+            return None
+        if e.errno in _common.ERRNO_FALLBACK or e.errno == errno.ELOOP:
             return None
         raise _common.os_error(e.errno, filename) from None
     try:
@@ -179,7 +216,8 @@ def _proc(raw: bytes, filename: Any) -> Optional[bytes]:
 def _realpath_raw(raw: bytes, filename: Any) -> bytes:
     if not raw:
         raise _common.os_error(errno.ENOENT, filename)
-    if _features["proc"] and len(raw) < PATH_MAX:
+    if _features["proc"] and _features["openat2"] and len(raw) < PATH_MAX \
+            and not _common.leading_dotdot(raw):
         n = _common.count_normal(raw) + (raw[:1] != b"/")
         if n >= PROC_MIN_COMPONENTS:
             real = _proc(raw, filename)
@@ -302,7 +340,7 @@ def first_link(path: Any, start: Any = None) -> Any:
     trusted = 0
     if start is not None:
         if raw[:1] != b"/":
-            raise ValueError("start needs an absolute path (got a relative path)")
+            raise ValueError(_common.START_NEEDS_ABSOLUTE_PATH.format(path=path))
         trusted = _common.parse_start(raw, start)
     real = _first_link_raw(raw, trusted, path)
     return os.fsdecode(real) if is_str else real
@@ -504,13 +542,11 @@ def resolve(docroot: Any, *, every: Any = _common.DEFAULT_EVERY,
 
 def _new_entry(key: Any, docroot: Any, every: Any, use_readlink: Any,
                on_error: str) -> Resolver:
+    r = Resolver(docroot, every=every, use_readlink=use_readlink, on_error=on_error)
     try:
         hash(key)
     except TypeError:
-        raise TypeError(
-            f"docroot must be str, bytes or os.PathLike, not {type(docroot).__name__}"
-        ) from None
-    r = Resolver(docroot, every=every, use_readlink=use_readlink, on_error=on_error)
+        raise _common.unhashable_docroot(docroot) from None
     with _reg_lock:
         existing = _registry.get(key)
         if existing is not None:
