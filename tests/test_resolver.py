@@ -374,3 +374,33 @@ def test_stats_counts_hits_and_misses(impl, site):
     assert s1["hits"] - s0["hits"] == 9
     assert s1["syscalls"]["readlink"] > s0["syscalls"]["readlink"]
     assert set(s1["syscalls"]) == {"readlink", "openat", "openat2", "close", "getcwd"}
+
+
+def test_registry_eviction_is_exact_lru_under_random_use(impl, tmp_path):
+    import collections
+    import random
+    dirs = []
+    for i in range(8):
+        d = tmp_path / f"d{i}"
+        d.mkdir()
+        dirs.append(str(d))
+    rng = random.Random(1234)
+    old = impl.set_maxsize(3)
+    try:
+        impl.clear()
+        model = collections.OrderedDict()
+        for step in range(2000):
+            d = dirs[rng.randrange(8)] if rng.random() < 0.9 else dirs[rng.randrange(2)]
+            impl.resolve(d)
+            model[d] = True
+            model.move_to_end(d)
+            while len(model) > 3:
+                model.popitem(last=False)
+            if step % 97 == 0:
+                victim = rng.choice(dirs)
+                impl.clear(victim)
+                model.pop(victim, None)
+            assert {e["docroot"] for e in impl.cache_info()} == set(model), step
+            assert impl.stats()["entries"] == len(model)
+    finally:
+        impl.set_maxsize(old)

@@ -8,11 +8,13 @@ Nothing here issues a syscall.
 from __future__ import annotations
 
 import errno
+import heapq
+import itertools
 import logging
 import math
 import os
 import sys
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 logger = logging.getLogger("realdoc")
 
@@ -56,7 +58,7 @@ def to_bytes(path: Any, what: str = "path") -> Tuple[bytes, bool]:
             ) from None
         is_str = isinstance(p, str)
         raw = os.fsencode(p) if is_str else bytes(p)
-    if b"\0" in raw:
+    if 0 in raw:  # the int test: ``b"\0" in raw`` raises and clears a TypeError first
         raise ValueError(f"{what} contains an embedded null byte")
     return raw, is_str
 
@@ -258,3 +260,46 @@ def prefix_matches(docroot: Any, prefix_raw: bytes) -> bool:
 
 #: Errors of the 3-syscall route after which realpath() walks instead (see _fastpath.pyx).
 ERRNO_FALLBACK = frozenset({errno.EACCES, errno.ENAMETOOLONG, errno.EMFILE, errno.ENFILE})
+
+
+class LruIndex:
+    """Which registry entry was used least recently, without work on a hit.
+
+    Each entry carries ``_tick``, a counter value stamped by resolve() on use.
+    The index is a heap of ``(tick, seq, key)`` that is corrected lazily: an
+    entry popped with an outdated tick is pushed back with its current one, so
+    eviction is exact LRU at amortised O(log n) per insert, and a hit only
+    stores an integer.  Callers hold the registry lock.
+    """
+
+    __slots__ = ("_heap", "_seq")
+
+    def __init__(self) -> None:
+        self._heap: List[Tuple[int, int, Any]] = []
+        self._seq = itertools.count()
+
+    def added(self, key: Any) -> None:
+        """Record a new registry key (its tick is read back at eviction)."""
+        heapq.heappush(self._heap, (0, next(self._seq), key))
+
+    def evict(self, registry: Dict[Any, Any], keep: int) -> None:
+        """Delete least recently used entries until ``len(registry) <= keep``."""
+        heap = self._heap
+        while len(registry) > keep:
+            if not heap:
+                self.rebuild(registry)
+            tick, seq, key = heapq.heappop(heap)
+            entry = registry.get(key)
+            if entry is None:
+                continue  # dropped by clear() meanwhile
+            if entry._tick != tick:
+                heapq.heappush(heap, (entry._tick, seq, key))
+                continue
+            del registry[key]
+        if len(heap) > 2 * len(registry) + 64:
+            self.rebuild(registry)
+
+    def rebuild(self, registry: Dict[Any, Any]) -> None:
+        """Index exactly the registry's current keys."""
+        self._heap = [(entry._tick, next(self._seq), key) for key, entry in registry.items()]
+        heapq.heapify(self._heap)

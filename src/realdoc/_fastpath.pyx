@@ -166,6 +166,8 @@ cdef extern from *:
     void rd_proc_fd_path(char *buf, int fd) nogil
 
 cdef extern from "Python.h":
+    object PyUnicode_EncodeFSDefault(object u)
+    object PyUnicode_DecodeFSDefaultAndSize(const char *s, Py_ssize_t n)
     # declared without an exception value: _resolve1 checks for the error itself
     PyObject *rd_dict_get "PyDict_GetItemWithError"(object d, object key)
     PyObject *PyErr_Occurred()
@@ -453,10 +455,14 @@ cdef object _raise(int err, object filename):
     raise OSError(err, os.strerror(err), filename)
 
 
+cdef inline object _fsdecode(bytes b):
+    return PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+
+
 cdef inline tuple _as_bytes(object path, str what):
     if type(path) is str:
-        raw = os.fsencode(path)
-        if b"\0" in raw:
+        raw = PyUnicode_EncodeFSDefault(path)
+        if memchr(PyBytes_AS_STRING(raw), 0, PyBytes_GET_SIZE(raw)) != NULL:
             raise ValueError(f"{what} contains an embedded null byte")
         return raw, True
     return _common.to_bytes(path, what)
@@ -487,7 +493,7 @@ def realpath(path):
     if err:
         _raise(err, path)
     res = PyBytes_FromStringAndSize(out, olen)
-    return os.fsdecode(res) if is_str else res
+    return _fsdecode(res) if is_str else res
 
 
 # ------------------------------------------------------------------ first_link
@@ -652,7 +658,7 @@ def first_link(path, start=None):
         if trusted < 0:  # not an absolute prefix: let the shared check word the error
             trusted = _common.parse_start(raw, start)
     res = _first_link_bytes(raw, trusted, path)
-    return os.fsdecode(res) if is_str else res
+    return _fsdecode(res) if is_str else res
 
 
 cdef int _start_trusted(const char *path, const char *start) noexcept:
@@ -903,7 +909,7 @@ cdef class Resolver:
     cdef object _clock
     cdef int _plan[RD_MAXPLAN]
     cdef int _nplan            # -1: no plan yet
-    cdef unsigned long long _tick
+    cdef readonly unsigned long long _tick   # resolve()'s last use (LRU); read by LruIndex
     cdef void *_vectorcall       # see rd_resolver_vectorcall
     cdef object __weakref__
 
@@ -1092,7 +1098,7 @@ cdef class Resolver:
             self._error = e
             self._retry_at = now + self._retry_every
             return self._failed(e)
-        value = os.fsdecode(raw) if self._is_str else raw
+        value = _fsdecode(raw) if self._is_str else raw
         if self._error is not None:
             _common.log_recovery(self._docroot, value, self._failures)
             self._error = None
@@ -1163,6 +1169,7 @@ cdef bytes _realpath_bytes(bytes raw, object filename):
 # -------------------------------------------------------------------- registry
 
 cdef dict _registry = {}
+cdef object _lru = _common.LruIndex()
 cdef Py_ssize_t _maxsize = _common.DEFAULT_MAXSIZE
 _reg_lock = threading.Lock()
 
@@ -1263,24 +1270,10 @@ cdef Resolver _new_entry(object key, object docroot, object every, object use_re
         existing = _registry.get(key)
         if existing is not None:
             return existing
-        _evict(_maxsize - 1)
+        _lru.evict(_registry, _maxsize - 1)
         _registry[key] = r
+        _lru.added(key)
     return r
-
-
-cdef void _evict(Py_ssize_t keep):
-    """Drop least recently used entries until at most `keep` remain (lock held)."""
-    cdef Resolver r
-    cdef unsigned long long best
-    while len(_registry) > keep and len(_registry) > 0:
-        oldest = None
-        best = 0
-        for k, v in _registry.items():
-            r = <Resolver>v
-            if oldest is None or r._tick < best:
-                oldest = k
-                best = r._tick
-        del _registry[oldest]
 
 
 def set_maxsize(maxsize):
@@ -1290,7 +1283,7 @@ def set_maxsize(maxsize):
     with _reg_lock:
         old = _maxsize
         _maxsize = maxsize
-        _evict(maxsize)
+        _lru.evict(_registry, maxsize)
     return old
 
 
@@ -1325,6 +1318,7 @@ def clear(prefix=None):
         with _reg_lock:
             n = len(_registry)
             _registry.clear()
+            _lru.rebuild(_registry)
         return n
     praw, _ = _common.to_bytes(prefix, "prefix")
     with _reg_lock:

@@ -517,6 +517,7 @@ class Resolver:
 _registry: Dict[Any, Resolver] = {}
 _maxsize: List[int] = [_common.DEFAULT_MAXSIZE]
 _ticks = itertools.count(1)
+_lru = _common.LruIndex()
 _reg_lock = threading.Lock()
 
 
@@ -551,10 +552,9 @@ def _new_entry(key: Any, docroot: Any, every: Any, use_readlink: Any,
         existing = _registry.get(key)
         if existing is not None:
             return existing
-        while len(_registry) >= _maxsize[0]:
-            oldest = min(_registry, key=lambda k: _registry[k]._tick)
-            del _registry[oldest]
+        _lru.evict(_registry, _maxsize[0] - 1)
         _registry[key] = r
+        _lru.added(key)
     return r
 
 
@@ -564,9 +564,7 @@ def set_maxsize(maxsize: int) -> int:
     with _reg_lock:
         old = _maxsize[0]
         _maxsize[0] = maxsize
-        while len(_registry) > maxsize:
-            oldest = min(_registry, key=lambda k: _registry[k]._tick)
-            del _registry[oldest]
+        _lru.evict(_registry, maxsize)
     return old
 
 
@@ -600,6 +598,7 @@ def clear(prefix: Any = None) -> int:
         with _reg_lock:
             n = len(_registry)
             _registry.clear()
+            _lru.rebuild(_registry)
         return n
     praw, _ = _common.to_bytes(prefix, "prefix")
     with _reg_lock:
