@@ -19,6 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, TextIO
 
 import realdoc
+from realdoc.bench import add_parser as _add_bench
 from realdoc.demo import add_parser as _add_demo
 from realdoc.switch import SwitchConflict, switch
 
@@ -117,7 +118,7 @@ def _add_switch(subparsers: Subparsers) -> None:
 
 #: Subcommand registrations, in the order ``--help`` lists them.  Each adds its
 #: subparser and sets ``func`` (see the module docstring).
-COMMANDS: List[Callable[[Subparsers], None]] = [_add_resolve, _add_switch, _add_demo]
+COMMANDS: List[Callable[[Subparsers], None]] = [_add_resolve, _add_switch, _add_demo, _add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
