@@ -12,9 +12,9 @@ from typing import Callable, Iterator, List, Union
 import pytest
 
 from realdoc._tree import DeployTree, Flipper
+from realdoc._strace import _between_markers
 from realdoc.testing import (
     SyscallTrace,
-    _between_markers,
     count_syscalls,
     count_syscalls_in_child,
     require_strace,

@@ -31,9 +31,8 @@ so the loop would otherwise weigh).
 
 **Syscalls.**  realdoc's own rows are counted with :func:`realdoc.stats`
 deltas (the core counts every syscall it issues); the other rows with strace
-(:func:`realdoc.testing.count_syscalls`), when strace is installed and
-``realdoc.testing`` (which needs pytest) imports.  Otherwise their counts are
-reported as skipped.
+(:func:`realdoc._strace.count_syscalls`, no pytest needed) when strace is
+installed and can trace.  Otherwise their counts are reported as skipped.
 """
 
 from __future__ import annotations
@@ -528,20 +527,18 @@ def count_with_stats(impl: str, loop: LoopFn, calls: int = 100) -> Syscalls:
 
 
 def _testing() -> ModuleType:
-    """realdoc.testing, or ImportError (it needs pytest)."""
-    from realdoc import testing
+    """The strace counter (realdoc._strace; stdlib only)."""
+    from realdoc import _strace
 
-    return testing
+    return _strace
 
 
 def strace_status() -> Tuple[bool, str]:
-    """(usable, reason): strace counting needs strace and realdoc.testing (pytest)."""
-    try:
-        testing = _testing()
-    except ImportError as e:
-        return False, f"realdoc.testing cannot be imported ({e}); it needs pytest"
-    if not testing.strace_available():
-        return False, "strace is not installed or cannot trace here"
+    """(usable, reason): whether strace can count the other rows' syscalls."""
+    testing = _testing()
+    ok, detail = testing.strace_status()
+    if not ok:
+        return False, f"strace is not usable here ({detail})"
     return True, "strace"
 
 
