@@ -3,7 +3,8 @@
 Apache mod_realdoc's atomic-deploy trick for Python app servers.  Public names:
 ``realpath``, ``first_link`` (the core), ``Resolver`` and ``resolve`` (the
 per-process cache), ``stats``, ``cache_info``, ``clear``, ``set_maxsize``,
-``get_maxsize`` (introspection), ``docroot`` and ``join`` (the request's pinned
+``get_maxsize`` (introspection), ``switch`` (the atomic flip, with
+``SwitchConflict`` and ``SwitchResult``), ``docroot`` and ``join`` (the request's pinned
 docroot, set by ``realdoc.wsgi`` / ``realdoc.asgi`` middleware), and
 ``implementation`` (``"cython"`` or ``"python"``).
 """
@@ -11,6 +12,8 @@ docroot, set by ``realdoc.wsgi`` / ``realdoc.asgi`` middleware), and
 from __future__ import annotations
 
 from ._context import docroot, join
+from .switch import SwitchConflict, SwitchResult
+from .switch import switch  # the function; the module stays importable as realdoc.switch
 from ._impl import (
     IMPLEMENTATION as implementation,
     Resolver,
@@ -30,6 +33,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Resolver",
+    "SwitchConflict",
+    "SwitchResult",
     "__version__",
     "cache_info",
     "clear",
@@ -44,4 +49,5 @@ __all__ = [
     "set_features",
     "set_maxsize",
     "stats",
+    "switch",
 ]
