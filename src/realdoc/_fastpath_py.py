@@ -388,8 +388,16 @@ class Resolver:
         self._gen = _fork_gen[0]
         self._tick = 0
 
+    def __new__(cls, *args: Any, clock: Optional[Callable[[], float]] = None,
+                **kwargs: Any) -> "Resolver":
+        # A test clock gets a subclass, so the default hit path reads the module's
+        # clock directly (one attribute lookup less per call).
+        if clock is not None and cls is Resolver:
+            cls = _ClockedResolver
+        return object.__new__(cls)
+
     def __call__(self) -> Any:
-        if self._now() - self._resolved_at < self._every:
+        if _monotonic() - self._resolved_at < self._every:
             _ctr[0] += 1
             return self._value
         return self._miss()
@@ -512,6 +520,18 @@ class Resolver:
         }
 
 
+class _ClockedResolver(Resolver):
+    """A Resolver whose clock was given (tests): the hit path calls it."""
+
+    __slots__ = ()
+
+    def __call__(self) -> Any:
+        if self._now() - self._resolved_at < self._every:
+            _ctr[0] += 1
+            return self._value
+        return self._miss()
+
+
 # -------------------------------------------------------------------- registry
 
 _registry: Dict[Any, Resolver] = {}
@@ -521,7 +541,10 @@ _lru = _common.LruIndex()
 _reg_lock = threading.Lock()
 
 
-def resolve(docroot: Any, *, every: Any = _common.DEFAULT_EVERY,
+_DEF_EVERY = _common.DEFAULT_EVERY
+
+
+def resolve(docroot: Any, *, every: Any = _DEF_EVERY,
             use_readlink: Any = False, on_error: str = "stale") -> Any:
     """Return the pinned real docroot, through the per-process registry.
 
@@ -529,7 +552,7 @@ def resolve(docroot: Any, *, every: Any = _common.DEFAULT_EVERY,
     on_error)``, created on first use; the registry keeps the
     ``get_maxsize()`` most recently used ones.  Same errors as Resolver.
     """
-    if every is _common.DEFAULT_EVERY and use_readlink is False and on_error == "stale":
+    if every is _DEF_EVERY and use_readlink is False and on_error == "stale":
         key = docroot
     else:
         key = _common.registry_key(docroot, every, use_readlink, on_error)
@@ -538,7 +561,11 @@ def resolve(docroot: Any, *, every: Any = _common.DEFAULT_EVERY,
     except (KeyError, TypeError):
         r = _new_entry(key, docroot, every, use_readlink, on_error)
     r._tick = next(_ticks)
-    return r()
+    # Resolver.__call__ inlined (registry entries never have a test clock)
+    if _monotonic() - r._resolved_at < r._every:
+        _ctr[0] += 1
+        return r._value
+    return r._miss()
 
 
 def _new_entry(key: Any, docroot: Any, every: Any, use_readlink: Any,
