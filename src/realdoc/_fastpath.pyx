@@ -239,6 +239,28 @@ cdef inline bint _suffix_dircheck(const char *s) noexcept nogil:
     return False
 
 
+cdef inline const char *_comp(const char *p, const char **endp) noexcept nogil:
+    """The next component of p: its start (slashes skipped) with *endp at its end,
+    or NULL at the end of the string."""
+    while p[0] == b'/':
+        p += 1
+    if p[0] == 0:
+        return NULL
+    cdef const char *end = p
+    while end[0] != 0 and end[0] != b'/':
+        end += 1
+    endp[0] = end
+    return p
+
+
+cdef inline bint _is_dot(const char *p, const char *end) noexcept nogil:
+    return end - p == 1 and p[0] == b'.'
+
+
+cdef inline bint _is_dotdot(const char *p, const char *end) noexcept nogil:
+    return end - p == 2 and p[0] == b'.' and p[1] == b'.'
+
+
 cdef inline size_t _pop(char *dest, size_t dlen) noexcept nogil:
     """Drop the last component of the absolute path dest[:dlen]; '/' stays '/'."""
     if dlen <= 1:
@@ -290,18 +312,14 @@ cdef int _walk(const char *name, char *dest, size_t *dlen_out) noexcept nogil:
             return ENAMETOOLONG if e == ERANGE else e
         dlen = strlen(dest)
     while True:
-        while p[0] == b'/':
-            p += 1
-        if p[0] == 0:
+        p = _comp(p, &end)
+        if p == NULL:
             break
-        end = p
-        while end[0] != 0 and end[0] != b'/':
-            end += 1
         clen = end - p
-        if clen == 1 and p[0] == b'.':
+        if _is_dot(p, end):
             p = end
             continue
-        if clen == 2 and p[0] == b'.' and p[1] == b'.':
+        if _is_dotdot(p, end):
             dlen = _pop(dest, dlen)
             p = end
             continue
@@ -410,14 +428,10 @@ cdef inline int _count_normal(const char *s) noexcept nogil:
     cdef int n = 0
     cdef const char *end
     while True:
-        while s[0] == b'/':
-            s += 1
-        if s[0] == 0:
+        s = _comp(s, &end)
+        if s == NULL:
             return n
-        end = s
-        while end[0] != 0 and end[0] != b'/':
-            end += 1
-        if not ((end - s == 1 and s[0] == b'.') or (end - s == 2 and s[0] == b'.' and s[1] == b'.')):
+        if not (_is_dot(s, end) or _is_dotdot(s, end)):
             n += 1
         s = end
 
@@ -519,6 +533,7 @@ cdef int _first_link_c(const char *name, int trusted, char *dest, size_t *dlen_o
     cdef const char *p = name
     cdef const char *end
     cdef const char *t
+    cdef const char *tstart
     cdef const char *tend
     cdef char link[RD_BUF]
     cdef ssize_t n
@@ -538,18 +553,14 @@ cdef int _first_link_c(const char *name, int trusted, char *dest, size_t *dlen_o
         dlen = strlen(dest)
         trusted = 0
     while True:
-        while p[0] == b'/':
-            p += 1
-        if p[0] == 0:
+        p = _comp(p, &end)
+        if p == NULL:
             break
-        end = p
-        while end[0] != 0 and end[0] != b'/':
-            end += 1
         clen = end - p
-        if clen == 1 and p[0] == b'.':
+        if _is_dot(p, end):
             p = end
             continue
-        if clen == 2 and p[0] == b'.' and p[1] == b'.':
+        if _is_dotdot(p, end):
             dlen = _pop(dest, dlen)
             index += 1
             p = end
@@ -588,18 +599,12 @@ cdef int _first_link_c(const char *name, int trusted, char *dest, size_t *dlen_o
         t = link
         # leading "." and ".." of the target apply to the link's directory
         while True:
-            while t[0] == b'/':
-                t += 1
-            tend = t
-            while tend[0] != 0 and tend[0] != b'/':
-                tend += 1
-            if tend - t == 1 and t[0] == b'.':
-                t = tend
-            elif tend - t == 2 and t[0] == b'.' and t[1] == b'.':
-                dlen = _pop(dest, dlen)
-                t = tend
-            else:
+            tstart = _comp(t, &tend)
+            if tstart == NULL or not (_is_dot(tstart, tend) or _is_dotdot(tstart, tend)):
                 break
+            if _is_dotdot(tstart, tend):
+                dlen = _pop(dest, dlen)
+            t = tend
         dlen = _append_rest(dest, dlen, t, cap)
         if dlen == cap:
             return ENAMETOOLONG
@@ -617,14 +622,10 @@ cdef size_t _append_rest(char *dest, size_t dlen, const char *s, size_t cap) noe
     """Append the components of s (empty and '.' dropped, '..' kept)."""
     cdef const char *end
     while True:
-        while s[0] == b'/':
-            s += 1
-        if s[0] == 0:
+        s = _comp(s, &end)
+        if s == NULL:
             return dlen
-        end = s
-        while end[0] != 0 and end[0] != b'/':
-            end += 1
-        if not (end - s == 1 and s[0] == b'.'):
+        if not _is_dot(s, end):
             dlen = _append(dest, dlen, s, end - s, cap)
             if dlen == cap:
                 return cap
@@ -714,14 +715,10 @@ cdef inline int _find_comp(const char *r, int index, size_t *cs, size_t *ce) noe
     cdef const char *end
     cdef int i = 0
     while True:
-        while p[0] == b'/':
-            p += 1
-        if p[0] == 0:
+        p = _comp(p, &end)
+        if p == NULL:
             return -1
-        end = p
-        while end[0] != 0 and end[0] != b'/':
-            end += 1
-        if not (end - p == 1 and p[0] == b'.'):
+        if not _is_dot(p, end):
             if i == index:
                 cs[0] = p - r
                 ce[0] = end - r
@@ -778,16 +775,12 @@ cdef int _prove(char *r, size_t rlen, bint dirslash, char *out, size_t *olen) no
     dlen = 1
     p = r
     while True:
-        while p[0] == b'/':
-            p += 1
-        if p[0] == 0:
+        p = _comp(p, &end)
+        if p == NULL:
             break
-        end = p
-        while end[0] != 0 and end[0] != b'/':
-            end += 1
-        if end - p == 1 and p[0] == b'.':
+        if _is_dot(p, end):
             pass
-        elif end - p == 2 and p[0] == b'.' and p[1] == b'.':
+        elif _is_dotdot(p, end):
             dlen = _pop(out, dlen)
         else:
             dlen = _append(out, dlen, p, end - p, RD_PATH_MAX)
@@ -1314,6 +1307,7 @@ def cache_info():
 def clear(prefix=None):
     """Drop every registry entry, or those whose docroot starts with ``prefix``
     component-wise; return how many were dropped."""
+    cdef Py_ssize_t n = 0
     if prefix is None:
         with _reg_lock:
             n = len(_registry)

@@ -9,16 +9,8 @@ installed, load it with ``-p realdoc.testing``.  Provides:
 - :func:`count_syscalls_in_child` / :func:`count_syscalls`: count the syscalls a
   snippet or callable issues, by name as strace prints them.
 
-Counting is done by :mod:`realdoc._strace` (no pytest needed there).  How counting works.  The measured code is bracketed by two *marker* syscalls:
-``os.stat("/realdoc-syscall-marker/<TAG>-<nonce>")``, which fails with ENOENT.
-The nonce is random per run and the full path is built at run time, so it never
-appears verbatim in argv or in data the process reads; strace shows it as a
-quoted string argument, which is what the parser looks for.  Only call lines
-of the thread that issued the BEGIN marker, strictly between BEGIN and END, are
-counted; each call is counted once, at its first line (``<... resumed>``,
-``--- SIG``, ``+++ exited`` lines are skipped).  Optionally a calibration run of
-an empty body is subtracted name by name (floored at zero) to remove
-interpreter noise.
+Counting is done by :mod:`realdoc._strace` (no pytest needed there; its docstring
+says how the markers work).
 """
 
 from __future__ import annotations
