@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
+import tempfile
 import threading
 import time
 
@@ -256,8 +258,18 @@ def test_fork_while_another_thread_refreshes(impl, parked_refresh):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
-def test_concurrent_resolution_under_atomic_flips(impl, site):
-    docroot, www = site
+def test_concurrent_resolution_under_atomic_flips(impl, tmp_path):
+    # tmpfs when there is one: symlink(2) on this kind of ext4 costs ~0.5 ms, and the
+    # point is thousands of flips racing the readers, not waiting for the disk
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    base = tempfile.mkdtemp(prefix="realdoc-flips-", dir=shm or str(tmp_path))
+    try:
+        _concurrent_flips(impl, make_docroot_tree(base), os.path.join(base, "www"))
+    finally:
+        shutil.rmtree(base)
+
+
+def _concurrent_flips(impl, docroot, www):
     link = os.path.join(www, "current")
     allowed = {real(www, "r1"), real(www, "r2")}
     stop = threading.Event()
@@ -265,7 +277,7 @@ def test_concurrent_resolution_under_atomic_flips(impl, site):
 
     def flipper():
         n = 0
-        while not stop.is_set() and n < 3000:
+        while not stop.is_set() and n < 2000:
             flip(link, "releases/r1" if n % 2 else "releases/r2")
             n += 1
         stop.set()
