@@ -17,8 +17,6 @@ A watchdog (faulthandler) ends the process with a traceback if one test hangs.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import faulthandler
 import io
@@ -36,7 +34,7 @@ import threading
 import time
 import traceback
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -45,6 +43,7 @@ from realdoc import cli
 from realdoc.switch import SwitchConflict, switch
 
 from conftest import _module
+from reference import libc_realpath
 
 try:
     from realdoc._context import join
@@ -55,24 +54,6 @@ PURE = _module("python")
 PATH_MAX = 4096
 NOBODY = 65534
 HANG_SECONDS = 120
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-_libc.realpath.restype = ctypes.c_void_p
-_libc.realpath.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-_libc.free.argtypes = [ctypes.c_void_p]
-
-
-def libc_realpath(p: bytes) -> Tuple[Optional[bytes], Optional[int]]:
-    """(result, None) or (None, errno) from glibc realpath(3)."""
-    ctypes.set_errno(0)
-    ptr = _libc.realpath(p, None)
-    if not ptr:
-        return None, ctypes.get_errno()
-    try:
-        return ctypes.string_at(ptr), None
-    finally:
-        _libc.free(ptr)
-
 
 # ------------------------------------------------------------------ fixtures
 

@@ -20,8 +20,6 @@ The full round (1,000,000 hits, 100,000 misses) is marked ``slow`` and runs in
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import logging
 import os
@@ -32,24 +30,11 @@ from typing import Any, Dict
 import pytest
 
 from realdoc._env import env_flag
+from reference import rss
 
 HARDENING = env_flag("REALDOC_HARDENING")
 TRACED_BOUND = 64 * 1024
 RSS_BOUND = 2 * 1024 * 1024
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-
-
-def rss() -> int:
-    """Resident set size in bytes, after returning freed heap memory to the kernel."""
-    gc.collect()
-    try:
-        _libc.malloc_trim(0)
-    except AttributeError:  # pragma: no cover - not glibc
-        pass
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
 
 def make_site(root: str, n_extra: int) -> Dict[str, Any]:
     for r in ("r1", "r2"):

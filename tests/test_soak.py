@@ -25,10 +25,7 @@ variant (``REALDOC_HARDENING=1``, run by .ci/hardening) for
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
-import gc
 import logging
 import os
 import sys
@@ -39,6 +36,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pytest
 
 from realdoc._env import env_flag
+from reference import rss
 
 try:
     from realdoc._tree import DeployTree, Flipper
@@ -54,19 +52,6 @@ RSS_BOUND = 4 * 1024 * 1024
 CLEAR_EVERY = 0.02
 FLIP_INTERVAL = 0.0005
 SWITCH_INTERVAL = 0.0005  # GIL hand-offs every 0.5 ms: more interleavings, flips keep pace
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-
-
-def rss() -> int:
-    gc.collect()
-    try:
-        _libc.malloc_trim(0)
-    except AttributeError:  # pragma: no cover - not glibc
-        pass
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
 
 class Reader(threading.Thread):
     """Calls ``fn`` until stopped; checks every answer; records exceptions."""

@@ -32,18 +32,19 @@ and tests/test_fuzz_regressions.py checks that it does.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import shutil
 import sys
 import tempfile
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional
 
 try:
     from realdoc import _fastpath as C
 except ImportError:  # pragma: no cover - depends on the build
     C = None  # type: ignore[assignment]
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/
+from reference import libc_realpath, ref_first_link  # noqa: E402
+
 from realdoc import _fastpath_py as P
 
 try:
@@ -52,24 +53,6 @@ except ImportError:  # pragma: no cover - middleware not there yet
     _join = None
 
 PATH_MAX = 4096
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-_libc.realpath.restype = ctypes.c_void_p
-_libc.realpath.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-_libc.free.argtypes = [ctypes.c_void_p]
-
-
-def libc_realpath(p: bytes) -> Tuple[Optional[bytes], Optional[int]]:
-    """(result, None) or (None, errno) from glibc realpath(3)."""
-    ctypes.set_errno(0)
-    ptr = _libc.realpath(p, None)
-    if not ptr:
-        return None, ctypes.get_errno()
-    try:
-        return ctypes.string_at(ptr), None
-    finally:
-        _libc.free(ptr)
-
 
 class Finding(AssertionError):
     """A disagreement or an unexpected exception: the input is a finding."""
@@ -297,32 +280,6 @@ def check_realpath(p: bytes) -> None:
             check(got == ("ok", os.fsdecode(want[0])), "realpath(str) != libc", s, got, want)
         else:
             check(got[1] == want[1] and got[3] is s, "realpath(str) error", s, got, want)
-
-
-def ref_first_link(p: bytes) -> bytes:
-    """Plain reference for first_link on a path that resolves."""
-    if not p.startswith(b"/"):
-        p = os.getcwdb() + b"/" + p
-    comps = p.split(b"/")
-    dest: List[bytes] = []
-    for i, c in enumerate(comps):
-        if c in (b"", b"."):
-            continue
-        if c == b"..":
-            dest = dest[:-1]
-            continue
-        cand = b"/" + b"/".join(dest + [c])
-        if os.path.islink(cand):
-            t = os.readlink(cand)
-            base = [] if t.startswith(b"/") else dest
-            tc = [x for x in t.split(b"/") if x not in (b"", b".")]
-            while tc and tc[0] == b"..":
-                base = base[:-1]
-                tc = tc[1:]
-            rest = [x for x in comps[i + 1:] if x not in (b"", b".")]
-            return b"/" + b"/".join(base + tc + rest)
-        dest.append(c)
-    return b"/" + b"/".join(dest)
 
 
 def check_first_link(p: bytes, start: Optional[bytes] = None) -> None:
