@@ -18,8 +18,6 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 logger = logging.getLogger("realdoc")
 
-PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
-
 #: Longest path the kernel accepts, counting the terminating NUL (linux/limits.h).
 PATH_MAX = 4096
 #: Links followed in one resolution before ELOOP, as glibc and the kernel do.

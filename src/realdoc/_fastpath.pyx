@@ -64,11 +64,8 @@ from libc.errno cimport errno, EINVAL, ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EAC
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memcmp, strlen, memchr
 
-import errno as _errno_mod
-import itertools
 import os
 import threading
-import time
 
 from realdoc import _common
 
@@ -261,6 +258,16 @@ cdef inline bint _is_dotdot(const char *p, const char *end) noexcept nogil:
     return end - p == 2 and p[0] == b'.' and p[1] == b'.'
 
 
+cdef inline int _cwd_into(char *dest, size_t *dlen) noexcept nogil:
+    """getcwd into dest (1 syscall); 0, or the errno (ERANGE reported as ENAMETOOLONG)."""
+    cdef int e
+    if rd_getcwd(dest, RD_PATH_MAX) == NULL:
+        e = errno
+        return ENAMETOOLONG if e == ERANGE else e
+    dlen[0] = strlen(dest)
+    return 0
+
+
 cdef inline size_t _pop(char *dest, size_t dlen) noexcept nogil:
     """Drop the last component of the absolute path dest[:dlen]; '/' stays '/'."""
     if dlen <= 1:
@@ -292,7 +299,8 @@ cdef inline int _dircheck(char *dest, size_t dlen) noexcept nogil:
 
 cdef int _walk(const char *name, char *dest, size_t *dlen_out) noexcept nogil:
     """glibc realpath(3)'s walk into dest (RD_BUF bytes); returns 0 or an errno."""
-    cdef size_t dlen, clen, saved, restlen
+    cdef size_t dlen = 0
+    cdef size_t clen, saved, restlen
     cdef char *ext = NULL
     cdef char *newext
     cdef const char *p = name
@@ -307,10 +315,9 @@ cdef int _walk(const char *name, char *dest, size_t *dlen_out) noexcept nogil:
         dest[1] = 0
         dlen = 1
     else:
-        if rd_getcwd(dest, RD_PATH_MAX) == NULL:
-            e = errno
-            return ENAMETOOLONG if e == ERANGE else e
-        dlen = strlen(dest)
+        e = _cwd_into(dest, &dlen)
+        if e:
+            return e
     while True:
         p = _comp(p, &end)
         if p == NULL:
@@ -529,7 +536,8 @@ cdef inline size_t _append(char *dest, size_t dlen, const char *s, size_t n, siz
 
 cdef int _first_link_c(const char *name, int trusted, char *dest, size_t *dlen_out) noexcept nogil:
     """first_link into dest (3 * RD_BUF bytes); returns 0 or an errno."""
-    cdef size_t dlen, clen
+    cdef size_t dlen = 0
+    cdef size_t clen
     cdef const char *p = name
     cdef const char *end
     cdef const char *t
@@ -547,10 +555,9 @@ cdef int _first_link_c(const char *name, int trusted, char *dest, size_t *dlen_o
         dest[1] = 0
         dlen = 1
     else:
-        if rd_getcwd(dest, RD_PATH_MAX) == NULL:
-            e = errno
-            return ENAMETOOLONG if e == ERANGE else e
-        dlen = strlen(dest)
+        e = _cwd_into(dest, &dlen)
+        if e:
+            return e
         trusted = 0
     while True:
         p = _comp(p, &end)

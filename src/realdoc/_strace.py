@@ -28,8 +28,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterable, List, Mapping, NoReturn, Optional, Tuple
+from typing import Callable, Iterable, List, Mapping, Optional, Tuple
 
 
 __all__ = [
