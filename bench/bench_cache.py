@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import pytest
 
-from realdoc import bench as B
+from realdoc.cli import bench as B
 from realdoc.testing import DeployTree
 
 HIT_CASE = [pytest.param(B.DOCROOT_CASE, id="d7-start")]

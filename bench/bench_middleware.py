@@ -47,7 +47,7 @@ except ImportError:  # a checkout without PYTHONPATH=src: use its src/
     sys.path.insert(0, str(REPO / "src"))
     import realdoc
 from realdoc import asgi, wsgi  # noqa: E402
-from realdoc._tree import DeployTree  # noqa: E402
+from realdoc.testing.tree import DeployTree  # noqa: E402
 
 try:
     import pytest

@@ -17,7 +17,7 @@ from typing import Any, Callable, List
 
 import pytest
 
-from realdoc import bench as B
+from realdoc.cli import bench as B
 
 CASE_IDS = [pytest.param((d, s), id=f"d{d}-{s}") for d in B.DEPTHS for s in B.SHAPES]
 

@@ -7,7 +7,7 @@ Resolver refresh and hits, ``os.path.realpath``, ``Path.resolve``, libc
 makes one call between two strace markers; a second child with an empty
 body gives the baseline that is subtracted
 (:func:`realdoc.testing.count_syscalls_in_child`, via
-:func:`realdoc.bench.count_in_child`).  The counts land in the benchmark's
+:func:`realdoc.cli.bench.count_in_child`).  The counts land in the benchmark's
 ``extra_info`` (by case and syscall name) and in the end-of-run table; the
 benchmark's time is only the cost of the traced children, not a resolution.
 
@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from realdoc import bench as B
+from realdoc.cli import bench as B
 
 ALL_CASES = [(d, s) for d in B.DEPTHS for s in B.SHAPES]
 HITS = [c for c in B.HIT if c.key != "floor"]

@@ -34,8 +34,8 @@ except ImportError:  # a checkout without PYTHONPATH=src
 
 import pytest
 
-from realdoc import bench as B
-from realdoc.testing import deploy_tree  # noqa: F401  (the fixture, for the bench files)
+from realdoc.cli import bench as B
+from realdoc.testing.plugin import deploy_tree  # noqa: F401  (the fixture, for the bench files)
 
 BATCH = 1000  # calls per round, in every group
 
@@ -97,7 +97,7 @@ def trees() -> Iterator[B.Trees]:
 
 @pytest.fixture
 def case(trees: B.Trees, case_id: Tuple[int, str]) -> B.Case:
-    """The :class:`realdoc.bench.Case` for the test's ``case_id`` parameter."""
+    """The :class:`realdoc.cli.bench.Case` for the test's ``case_id`` parameter."""
     return trees.get(*case_id)
 
 

@@ -7,7 +7,7 @@ From a benchmark run (the figures of the README tables)::
     PYTHONPATH=src python3 -m pytest bench --benchmark-only --benchmark-json=bench.json
     PYTHONPATH=src python3 bench/plot.py bench.json -o docs/perf.png
 
-Without a JSON file it measures by itself with realdoc.bench's timing loops
+Without a JSON file it measures by itself with realdoc.cli.bench's timing loops
 (about half a minute)::
 
     PYTHONPATH=src python3 bench/plot.py -o docs/perf.png
@@ -33,7 +33,7 @@ try:
 except ImportError:  # a checkout without PYTHONPATH=src
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "src"))
 
-from realdoc import bench as B
+from realdoc.cli import bench as B
 
 #: (contender key, legend label, style) in legend order.
 LINES: List[Tuple[str, str, Dict[str, Any]]] = [
@@ -85,7 +85,7 @@ def from_json(path: str, shape: str) -> Tuple[Series, Dict[str, float], Dict[str
 
 def measure(shape: str, depths: Sequence[int], repeats: int = 7,
             batch_ms: float = 5.0) -> Tuple[Series, Dict[str, float], Dict[str, Any]]:
-    """Measure the plotted lines with realdoc.bench's interleaved timing loops."""
+    """Measure the plotted lines with realdoc.cli.bench's interleaved timing loops."""
     keys = [k for k, _, _ in LINES] + [k for k, _, _ in HIT_LINES]
     series: Series = {}
     hits: Dict[str, float] = {}
@@ -107,7 +107,7 @@ def measure(shape: str, depths: Sequence[int], repeats: int = 7,
                 B.implementations()[impl].clear(case.root)
     m = B.machine_info()
     footer = (f"{m['date'][:16]}  {m['kernel']}  {m['cpu_count']} CPUs {m['cpu']}  "
-              f"{m['python_implementation']} {m['python'].split()[0]}  (realdoc.bench loops)")
+              f"{m['python_implementation']} {m['python'].split()[0]}  (realdoc.cli.bench loops)")
     return series, hits, {"footer": footer}
 
 

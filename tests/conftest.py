@@ -9,12 +9,15 @@ from typing import Iterator
 import pytest
 
 from realdoc import _fastpath_py
-from realdoc._env import env_flag
+from realdoc._config import env_flag
 
 try:
     from realdoc import _fastpath as _compiled
 except ImportError:  # pragma: no cover - depends on the build
     _compiled = None  # type: ignore[assignment]
+
+# realdoc's pytest plugin is opt-in (installing realdoc registers none): load it here.
+pytest_plugins = ["realdoc.testing"]
 
 REQUIRE_EXTENSIONS = env_flag("REALDOC_REQUIRE_EXTENSIONS")
 

@@ -14,7 +14,7 @@ import pytest
 
 from realdoc import asgi
 from realdoc._context import docroot, join
-from realdoc._tree import DeployTree
+from realdoc.testing.tree import DeployTree
 
 Scope = MutableMapping[str, Any]
 

@@ -39,8 +39,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import pytest
 
 import realdoc
-from realdoc import cli
-from realdoc.switch import SwitchConflict, switch
+from realdoc.cli import commands as cli
+from realdoc._switch import SwitchConflict, switch
 
 from conftest import _module
 from reference import libc_realpath

@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 import pytest
 
 import realdoc
-from realdoc import bench as B
+from realdoc.cli import bench as B
 
 #: Every row ``realdoc bench`` prints for the active implementation.
 ROW_KEYS = ["realpath", "first_link", "first_link_start", "refresh", "hit-Resolver", "hit-resolve"]
@@ -107,8 +107,8 @@ def test_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_module_subprocess() -> None:
-    """``python -m realdoc.bench --quick`` (works without the CLI registration)."""
-    out = subprocess.run([sys.executable, "-m", "realdoc.bench", "--quick"], env=env(),
+    """``python -m realdoc.cli.bench --quick`` (works without the CLI registration)."""
+    out = subprocess.run([sys.executable, "-m", "realdoc.cli.bench", "--quick"], env=env(),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     check_table(out.stdout)
@@ -160,7 +160,7 @@ def test_registered_in_cli(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``add_parser`` plugs into realdoc.cli's COMMANDS and ``run`` is what ``main`` calls."""
-    from realdoc import cli
+    from realdoc.cli import commands as cli
 
     if B.add_parser not in cli.COMMANDS:
         monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, B.add_parser])

@@ -13,7 +13,7 @@ from typing import List, Sequence, Union
 import pytest
 
 import realdoc
-from realdoc import cli
+from realdoc.cli import commands as cli
 
 # Children import the same realdoc as this process (installed, or src/ in development).
 SRC = str(pathlib.Path(realdoc.__file__).resolve().parents[1])

@@ -13,7 +13,7 @@ import pytest
 
 from realdoc import asgi, wsgi
 from realdoc._context import docroot, join
-from realdoc._tree import DeployTree
+from realdoc.testing.tree import DeployTree
 
 
 @pytest.fixture

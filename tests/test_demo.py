@@ -1,4 +1,4 @@
-"""realdoc.demo: short real runs, the table and verdicts, clean-up, Ctrl-C."""
+"""realdoc.cli.demo: short real runs, the table and verdicts, clean-up, Ctrl-C."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import List
 import pytest
 
 import realdoc
-from realdoc import demo
+from realdoc.cli import demo
 
 REALDOC_PARENT = pathlib.Path(realdoc.__file__).resolve().parent.parent
 
@@ -137,7 +137,7 @@ def test_ctrl_c_stops_server_removes_tree_and_exits_130(tmp_path: pathlib.Path) 
     env = dict(os.environ, TMPDIR=str(tmp_path),
                PYTHONPATH=os.pathsep.join([str(REALDOC_PARENT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from realdoc.demo import main; "
+        [sys.executable, "-c", "import sys; from realdoc.cli.demo import main; "
                                "sys.exit(main(['--duration', '30']))"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:

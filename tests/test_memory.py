@@ -29,7 +29,7 @@ from typing import Any, Dict
 
 import pytest
 
-from realdoc._env import env_flag
+from realdoc._config import env_flag
 from reference import rss
 
 HARDENING = env_flag("REALDOC_HARDENING")

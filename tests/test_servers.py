@@ -30,7 +30,7 @@ from typing import Callable, Iterator, List, Optional, Set, Tuple
 import pytest
 
 import realdoc
-from realdoc._tree import DeployTree, Flipper
+from realdoc.testing.tree import DeployTree, Flipper
 
 pytestmark = pytest.mark.servers
 

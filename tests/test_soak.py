@@ -35,15 +35,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
-from realdoc._env import env_flag
+from realdoc._config import env_flag
 from reference import rss
 
 try:
-    from realdoc._tree import DeployTree, Flipper
+    from realdoc.testing.tree import DeployTree, Flipper
 except ImportError:  # pragma: no cover - written by another helper
     DeployTree = Flipper = None  # type: ignore[assignment,misc]
 
-pytestmark = pytest.mark.skipif(DeployTree is None, reason="realdoc._tree is not there yet")
+pytestmark = pytest.mark.skipif(DeployTree is None, reason="realdoc.testing.tree is not there yet")
 
 HARDENING = env_flag("REALDOC_HARDENING")
 SHORT_SECONDS = 2.5

@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import pytest
 
-from realdoc.switch import SwitchConflict, SwitchResult, switch
+from realdoc._switch import SwitchConflict, SwitchResult, switch
 
 SRC = str(pathlib.Path(__file__).resolve().parents[1] / "src")
 
@@ -398,7 +398,7 @@ def test_cas_processes_exactly_one_wins(site: pathlib.Path) -> None:
     n = 8
     code = (
         "import sys\n"
-        "from realdoc.switch import switch, SwitchConflict\n"
+        "from realdoc._switch import switch, SwitchConflict\n"
         "sys.stdin.read()\n"  # wait for the start signal
         "try:\n"
         "    switch(sys.argv[1], sys.argv[2], expect='releases/r1')\n"

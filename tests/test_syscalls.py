@@ -14,7 +14,8 @@ import tempfile
 import pytest
 
 from conftest import make_docroot_tree
-from realdoc.testing import count_syscalls_in_child, require_strace
+from realdoc.testing import count_syscalls_in_child
+from realdoc.testing.plugin import require_strace
 
 ALIASES = {"readlinkat": "readlink", "open": "openat"}
 

@@ -11,15 +11,15 @@ from typing import Callable, Iterator, List, Union
 
 import pytest
 
-from realdoc._tree import DeployTree, Flipper
-from realdoc._strace import _between_markers
+from realdoc.testing.tree import DeployTree, Flipper
+from realdoc.testing.strace import _between_markers
 from realdoc.testing import (
     SyscallTrace,
     count_syscalls,
     count_syscalls_in_child,
-    require_strace,
     strace_available,
 )
+from realdoc.testing.plugin import require_strace
 
 # x86_64 glibc issues readlink(2); other architectures only have readlinkat(2).
 READLINK = ("readlink", "readlinkat")

@@ -16,7 +16,7 @@ import pytest
 import realdoc
 from realdoc import asgi, wsgi
 from realdoc._context import docroot, join
-from realdoc._tree import DeployTree
+from realdoc.testing.tree import DeployTree
 
 MIDDLEWARES = [
     pytest.param(wsgi.RealdocMiddleware, id="wsgi"),

@@ -12,8 +12,8 @@ docroot, set by ``realdoc.wsgi`` / ``realdoc.asgi`` middleware), and
 from __future__ import annotations
 
 from ._context import docroot, join
-from .switch import SwitchConflict, SwitchResult
-from .switch import switch  # the function; the module stays importable as realdoc.switch
+from ._switch import SwitchConflict, SwitchResult
+from ._switch import switch  # the function; the module stays importable as realdoc.switch
 from ._impl import (
     IMPLEMENTATION as implementation,
     Resolver,

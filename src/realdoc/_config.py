@@ -1,4 +1,9 @@
-"""Middleware options from code or from the environment, checked at construction.
+"""realdoc's environment variables: boolean switches and middleware options.
+
+One module parses the environment.  :func:`env_flag` reads the boolean switches
+(``REALDOC_NO_EXTENSIONS``, ``REALDOC_REQUIRE_EXTENSIONS``, ...) with the
+words in :data:`TRUE_WORDS` / :data:`FALSE_WORDS`; the rest of this module
+reads the middleware options, checked at construction.
 
 Servers started from a command line (``gunicorn app:application``) often cannot
 pass arguments to a middleware, so both middlewares read what the code left
@@ -24,19 +29,39 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Any, Mapping, NamedTuple, Optional, Union
 
 from ._common import DEFAULT_EVERY
-from ._impl import Resolver
 
-__all__ = ["Options", "make_resolver", "options", "parse_every", "parse_use_readlink"]
+__all__ = ["Options", "env_flag", "make_resolver", "options", "parse_every",
+           "parse_use_readlink"]
 
 ENV_DOCROOT = "REALDOC_DOCROOT"
 ENV_EVERY = "REALDOC_EVERY"
 ENV_USE_READLINK = "REALDOC_USE_READLINK"
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
+#: The words that mean on and off, in any case, surrounding blanks ignored.
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+_TRUE = TRUE_WORDS
+_FALSE = FALSE_WORDS
+
+
+def env_flag(name: str) -> bool:
+    """True when environment variable ``name`` is 1/true/yes/on (any case).
+
+    Unset, empty, 0/false/no/off mean False.  Any other value warns
+    (RuntimeWarning) and counts as False, so a typo never silently flips
+    behaviour the "on" way.  No syscall.
+    """
+    value = os.environ.get(name, "").strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value and value not in FALSE_WORDS:
+        warnings.warn(f"{name}={os.environ[name]!r} is not a boolean (use 1 or 0); "
+                      "treated as 0", RuntimeWarning, stacklevel=2)
+    return False
 
 UseReadlink = Union[bool, str]
 
@@ -153,6 +178,8 @@ def make_resolver(opts: Options) -> Any:
     ``min(every, 1)`` seconds, as the Resolver does after any failure).
     """
     try:
+        from ._impl import Resolver  # not at import: _impl reads env_flag from here
+
         resolver = Resolver(opts.docroot, every=opts.every,
                             use_readlink=opts.use_readlink, on_error=opts.on_error)
     except (TypeError, ValueError) as exc:

@@ -13,7 +13,7 @@ import sys
 import warnings
 from typing import TYPE_CHECKING
 
-from ._env import env_flag
+from ._config import env_flag
 
 NO_EXTENSIONS = env_flag("REALDOC_NO_EXTENSIONS")
 

@@ -19,9 +19,9 @@ import sys
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, TextIO
 
 import realdoc
-from realdoc.bench import add_parser as _add_bench
-from realdoc.demo import add_parser as _add_demo
-from realdoc.switch import SwitchConflict, switch
+from realdoc.cli.bench import add_parser as _add_bench
+from realdoc.cli.demo import add_parser as _add_demo
+from realdoc._switch import SwitchConflict, switch
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]

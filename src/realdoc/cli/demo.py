@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Set, 
 
 import realdoc
 
-from ._context import docroot, join
-from .wsgi import RealdocMiddleware
+from .._context import docroot, join
+from ..wsgi import RealdocMiddleware
 
 # http.client, wsgiref and the deploy-tree helpers are imported where they are
 # used, so that registering the subcommand costs the other commands nothing.
@@ -45,7 +45,7 @@ from .wsgi import RealdocMiddleware
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from ._tree import DeployTree
+    from ..testing.tree import DeployTree
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -243,7 +243,7 @@ class _Progress:
 def _phase(name: str, path: str, tree: DeployTree, port: int, *, duration: float,
            clients: int, flip_interval: float, progress: _Progress) -> PhaseResult:
     """Run clients against ``path`` for ``duration`` s while ``current`` flips."""
-    from ._tree import Flipper
+    from ..testing.tree import Flipper
 
     result = PhaseResult(name)
     stop = threading.Event()
@@ -295,7 +295,7 @@ def run_demo(*, duration: float = DEFAULT_DURATION, clients: int = DEFAULT_CLIEN
     by default).  Raises ValueError for out-of-range arguments; a
     KeyboardInterrupt propagates after the clean-up.
     """
-    from ._tree import DeployTree
+    from ..testing.tree import DeployTree
 
     _check(duration=duration, clients=clients, flip_interval=flip_interval, pause=pause)
     line = _Progress(progress)
@@ -445,8 +445,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``python -m realdoc.demo [options]``: the same as ``realdoc demo``."""
-    parser = argparse.ArgumentParser(prog="python -m realdoc.demo",
+    """``python -m realdoc.cli.demo [options]``: the same as ``realdoc demo``."""
+    parser = argparse.ArgumentParser(prog="python -m realdoc.cli.demo",
                                      description="realdoc's demo (also `realdoc demo`)")
     add_arguments(parser)
     try:

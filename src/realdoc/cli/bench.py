@@ -31,7 +31,7 @@ so the loop would otherwise weigh).
 
 **Syscalls.**  realdoc's own rows are counted with :func:`realdoc.stats`
 deltas (the core counts every syscall it issues); the other rows with strace
-(:func:`realdoc._strace.count_syscalls`, no pytest needed) when strace is
+(:func:`realdoc.testing.strace.count_syscalls`, no pytest needed) when strace is
 installed and can trace.  Otherwise their counts are reported as skipped.
 """
 
@@ -64,7 +64,7 @@ from typing import (
 
 import realdoc
 
-# Heavier modules (ctypes, platform, the pure twin, realdoc._tree) are imported
+# Heavier modules (ctypes, platform, the pure twin, realdoc.testing.tree) are imported
 # where they are used: realdoc.cli imports this module to register ``bench``.
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class Case:
 def build_case(depth: int, shape: str, parent: str = "/tmp") -> Case:
     """Create a fresh temporary root in ``parent`` and the case's tree in it.
 
-    The link's directory holds a :class:`~realdoc._tree.DeployTree` (releases
+    The link's directory holds a :class:`~realdoc.testing.tree.DeployTree` (releases
     ``r1`` and ``r2``, ``current -> releases/r1``); for ``two-level``
     ``current`` is repointed to ``A -> releases/r1``.  Remove it with
     ``shutil.rmtree(case.root)``.
@@ -156,7 +156,7 @@ def build_case(depth: int, shape: str, parent: str = "/tmp") -> Case:
         tail = os.path.relpath(case.path, case.link).split(os.sep)[1:]  # after "public"
         files = ("/".join(tail + ["index.html"]),)
         os.makedirs(base, exist_ok=True)
-        from realdoc._tree import DeployTree
+        from realdoc.testing.tree import DeployTree
 
         tree = DeployTree.create(base, releases=2, files=files)
         if shape == "two-level":
@@ -405,7 +405,7 @@ def make_loop(stmt: str, names: Mapping[str, Any]) -> LoopFn:
     params = "".join(f", {k}=_names[{k!r}]" for k in names)
     src = f"def _loop(_n, _it=_repeat{params}):\n    for _ in _it(None, _n):\n        {stmt}\n"
     scope: Dict[str, Any] = {"_names": dict(names), "_repeat": itertools.repeat}
-    exec(compile(src, f"<realdoc.bench loop: {stmt}>", "exec"), scope)
+    exec(compile(src, f"<realdoc.cli.bench loop: {stmt}>", "exec"), scope)
     loop: LoopFn = scope["_loop"]
     return loop
 
@@ -527,8 +527,8 @@ def count_with_stats(impl: str, loop: LoopFn, calls: int = 100) -> Syscalls:
 
 
 def _testing() -> ModuleType:
-    """The strace counter (realdoc._strace; stdlib only)."""
-    from realdoc import _strace
+    """The strace counter (realdoc.testing.strace; stdlib only)."""
+    from realdoc.testing import strace as _strace
 
     return _strace
 
@@ -584,7 +584,7 @@ def count_in_child(contender: Contender, case: Case, timeout: float = 120) -> Sy
         return Syscalls("skipped", note=why)
     testing = _testing()
     setup = (
-        "from realdoc.bench import _child_namespace\n"
+        "from realdoc.cli.bench import _child_namespace\n"
         f"globals().update(_child_namespace({contender.key!r}, {case.root!r}, "
         f"{case.depth!r}, {case.shape!r}))\n"
     )
@@ -820,7 +820,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m realdoc.bench [options]``: the same as ``realdoc bench``."""
+    """``python -m realdoc.cli.bench [options]``: the same as ``realdoc bench``."""
     parser = argparse.ArgumentParser(prog="realdoc bench", description=(
         "Time realdoc against os.path.realpath, Path.resolve and libc realpath(3)."))
     add_arguments(parser)

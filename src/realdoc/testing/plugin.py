@@ -1,7 +1,7 @@
 """pytest plugin for realdoc: deploy-tree fixtures and strace-based syscall counting.
 
-Registered as the ``pytest11`` entry point ``realdoc``; when the package is not
-installed, load it with ``-p realdoc.testing``.  Provides:
+Opt-in: load it with ``-p realdoc.testing`` (or ``pytest_plugins =
+["realdoc.testing"]`` in a top-level conftest.py).  Provides:
 
 - fixture ``deploy_tree``: a :class:`DeployTree` with three releases in ``tmp_path``;
 - fixture ``syscall_counter``: :func:`count_syscalls`, or a skip when strace
@@ -9,7 +9,7 @@ installed, load it with ``-p realdoc.testing``.  Provides:
 - :func:`count_syscalls_in_child` / :func:`count_syscalls`: count the syscalls a
   snippet or callable issues, by name as strace prints them.
 
-Counting is done by :mod:`realdoc._strace` (no pytest needed there; its docstring
+Counting is done by :mod:`realdoc.testing.strace` (no pytest needed there; its docstring
 says how the markers work).
 """
 
@@ -20,7 +20,7 @@ from typing import Callable, NoReturn
 
 import pytest
 
-from ._strace import (
+from .strace import (
     StraceUnavailable,
     SyscallTrace,
     count_syscalls,
@@ -29,7 +29,7 @@ from ._strace import (
     strace_available,
     strace_status,
 )
-from ._tree import DeployTree, Flipper
+from .tree import DeployTree, Flipper
 
 __all__ = [
     "DeployTree",
