@@ -36,14 +36,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pytest
 
 from realdoc._config import env_flag
+from realdoc.testing.tree import DeployTree, Flipper
+
 from reference import rss
-
-try:
-    from realdoc.testing.tree import DeployTree, Flipper
-except ImportError:  # pragma: no cover - written by another helper
-    DeployTree = Flipper = None  # type: ignore[assignment,misc]
-
-pytestmark = pytest.mark.skipif(DeployTree is None, reason="realdoc.testing.tree is not there yet")
 
 HARDENING = env_flag("REALDOC_HARDENING")
 SHORT_SECONDS = 2.5

@@ -23,7 +23,8 @@ or through ``tests/fuzz/run.py``, which also has a hypothesis fallback.
 regression replay in ``tests/test_fuzz_regressions.py``.
 
 Kept out of the alphabet on purpose: ``/proc`` magic links and an empty
-``join`` root, whose known disagreements are pinned by tests/test_battery.py.
+``join`` root, whose behaviour is pinned by tests/test_core.py and
+``TestJoin`` in tests/test_context.py.
 
 Links in the trees point anywhere (``/``, ``/tmp``, ``../..``): every change
 to the file system is checked (:meth:`Tree.inside`) to stay inside the tree,
@@ -47,10 +48,7 @@ from reference import libc_realpath, ref_first_link  # noqa: E402
 
 from realdoc import _fastpath_py as P
 
-try:
-    from realdoc._context import join as _join
-except ImportError:  # pragma: no cover - middleware not there yet
-    _join = None
+from realdoc._context import join as _join
 
 PATH_MAX = 4096
 
@@ -384,8 +382,6 @@ def ref_join(root: Any, parts: list) -> tuple:
 
 
 def check_join(d: Data, tree: Tree) -> None:
-    if _join is None:
-        return
     root = d.pick([tree.root, tree.root + b"/", b"/", b"/srv/www/r1"])
     parts = []
     for _ in range(d.byte() % 4):
@@ -489,9 +485,7 @@ def main(argv: List[str]) -> None:
     import realdoc._common
     import types
 
-    mods = [sys.modules[__name__], P, realdoc._common]
-    if _join is not None:
-        mods.append(sys.modules[_join.__module__])
+    mods = [sys.modules[__name__], P, realdoc._common, sys.modules[_join.__module__]]
     for mod in mods:
         for obj in list(vars(mod).values()):
             funcs = [obj] if isinstance(obj, types.FunctionType) else []
