@@ -14,6 +14,8 @@ import pytest
 import realdoc
 from realdoc.cli import bench as B
 
+from helpers import child_env
+
 #: Every row ``realdoc bench`` prints for the active implementation.
 ROW_KEYS = ["realpath", "first_link", "first_link_start", "refresh", "hit-Resolver", "hit-resolve"]
 REFERENCE_KEYS = ["os.path.realpath", "Path.resolve", "libc-realpath", "ctypes-floor", "floor",
@@ -31,7 +33,7 @@ def env() -> Dict[str, str]:
     So the child runs the same build (an installed package with its compiled
     core, or this checkout's src/), and states the same implementation.
     """
-    return B.child_env()
+    return child_env()
 
 
 def check_table(out: str) -> None:

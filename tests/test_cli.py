@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import io
 import json
 import os
 import pathlib
 import subprocess
 import sys
-from typing import List, Sequence, Union
+import time
+import warnings
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 import pytest
 
 import realdoc
+from realdoc._switch import switch
 from realdoc.cli import commands as cli
 
-# Children import the same realdoc as this process (installed, or src/ in development).
-SRC = str(pathlib.Path(realdoc.__file__).resolve().parents[1])
+from helpers import (
+    child_env, fork_call, make_link_chain, make_path_of_length, make_permission_tree, outcome,
+    tmp_leftovers,
+)
 
 Arg = Union[str, bytes, "os.PathLike[str]"]
 
 
 def run(*args: Arg) -> subprocess.CompletedProcess[bytes]:
     """Run ``python -m realdoc ARGS`` with the realdoc this process imported."""
-    pythonpath = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, PYTHONPATH=pythonpath)
+    env = child_env()
     argv: List[Union[str, bytes]] = [sys.executable, "-m", "realdoc"]
     argv.extend(os.fspath(a) for a in args)
     return subprocess.run(
@@ -137,7 +144,7 @@ def test_resolve_in_process(site: pathlib.Path, capsys: pytest.CaptureFixture[st
 def test_resolve_in_shell_substitution(site: pathlib.Path) -> None:
     """``$(realdoc resolve PATH)`` yields the bare path."""
     script = 'd=$("$0" -m realdoc resolve "$1") && cd "$d" && pwd -P'
-    env = dict(os.environ, PYTHONPATH=SRC)
+    env = child_env()
     proc = subprocess.run(
         ["sh", "-c", script, sys.executable, str(site / "current")],
         capture_output=True,
@@ -381,7 +388,7 @@ def test_switch_non_utf8_output(tmp_path: pathlib.Path) -> None:
 
 
 def test_switch_concurrent_cli_exactly_one_wins(site: pathlib.Path) -> None:
-    env = dict(os.environ, PYTHONPATH=SRC)
+    env = child_env()
     procs = []
     for i in range(6):
         (site / "releases" / f"p{i}").mkdir()
@@ -392,3 +399,177 @@ def test_switch_concurrent_cli_exactly_one_wins(site: pathlib.Path) -> None:
         procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     codes = sorted(p.wait(60) for p in procs)
     assert codes == [0, 3, 3, 3, 3, 3]
+
+
+# ======================================================== bad and edge-case input
+# Usage errors (exit 2), resolution and switch errors (exit 1, or 3 for a refused
+# switch): one line on stderr, nothing on stdout, never a traceback.
+
+def run_cli(*args: Any, cwd: Optional[str] = None,
+            preexec: Optional[Callable[[], None]] = None) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "realdoc", *[os.fspath(a) for a in args]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # preexec_fn with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return subprocess.run(argv, capture_output=True, env=child_env(), cwd=cwd,
+                              preexec_fn=preexec, timeout=60)
+
+
+def one_error_line(stderr: bytes, prefix: bytes) -> str:
+    text = stderr.decode("utf-8", "surrogateescape")
+    assert stderr.endswith(b"\n") and stderr.count(b"\n") == 1, f"not one line: {stderr!r}"
+    assert stderr.startswith(prefix), stderr
+    return text
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_permission_denied_cli_and_switch(root):
+    make_permission_tree(root)
+
+    def child() -> list:
+        out = []
+        for argv in (["resolve", f"{root}/priv/x"], ["resolve", "--use-readlink", f"{root}/priv/x/y"],
+                     ["resolve", "--json", f"{root}/priv/x/y/z"]):
+            err = io.StringIO()
+            so = io.StringIO()
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(so):
+                rc = cli.main(argv)
+            out.append((argv, rc, so.getvalue(), err.getvalue()))
+        out.append(outcome(lambda: switch(f"{root}/priv/newlink", f"{root}/pub")))
+        out.append(outcome(lambda: switch(f"{root}/pub/newlink", f"{root}/pub/a")))
+        return out
+
+    *cli_runs, sw_priv, sw_pub = fork_call(child, as_nobody=True)
+    for argv, rc, out, err in cli_runs:
+        assert rc == 1 and out == "", (argv, rc, out, err)
+        assert err.count("\n") == 1 and err.startswith(f"realdoc: cannot resolve {argv[-1]!r}: ")
+        assert err.endswith("Permission denied [Errno 13]\n"), err
+    assert sw_priv[0] == "PermissionError" and sw_priv[1] == errno.EACCES, sw_priv
+    assert sw_pub[0] == "PermissionError" and sw_pub[1] == errno.EACCES, sw_pub
+    assert sorted(os.listdir(f"{root}/pub")) == ["a"]  # nothing left behind
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_deleted_cwd_cli(root):
+    os.makedirs(f"{root}/gone")
+
+    def pre() -> None:
+        os.chdir(f"{root}/gone")
+        os.rmdir(f"{root}/gone")
+
+    for args in (["."], ["--use-readlink", "x"], ["--json", ".."]):
+        os.makedirs(f"{root}/gone", exist_ok=True)
+        proc = run_cli("resolve", *args, preexec=pre)
+        assert proc.returncode == 1, proc
+        assert proc.stdout == b""
+        one_error_line(proc.stderr, f"realdoc: cannot resolve {args[-1]!r}: ".encode())
+        assert proc.stderr.endswith(b"No such file or directory [Errno 2]\n")
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_docroot_that_is_a_file_cli(site_paths):
+    proc = run_cli("resolve", site_paths["file"] + "/")
+    assert proc.returncode == 1 and proc.stdout == b""
+    one_error_line(proc.stderr, b"realdoc: cannot resolve ")
+    assert proc.stderr.endswith(b": Not a directory [Errno 20]\n")
+
+
+CLI_USAGE = [
+    [], ["frobnicate"], ["resolve"], ["resolve", "a", "b"], ["resolve", "--bogus", "x"],
+    ["switch"], ["switch", "only-link"], ["switch", "--relative", "--absolute", "l", "t"],
+    ["switch", "l", "t", "--expect"], ["resolve", "--json=1", "x"],
+]
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("argv", CLI_USAGE, ids=lambda a: " ".join(a) or "(none)")
+def test_cli_usage_errors(argv):
+    proc = run_cli(*argv)
+    assert proc.returncode == 2, proc
+    assert proc.stdout == b""
+    last = proc.stderr.decode().rstrip("\n").split("\n")[-1]
+    assert last.startswith("realdoc") and ": error: " in last, proc.stderr
+    assert b"Traceback" not in proc.stderr
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_cli_resolution_errors(site_paths, chain10k):
+    root = site_paths["root"]
+    top41 = make_link_chain(root, 41)
+    top10k = chain10k
+    os.symlink("self", f"{root}/self")
+    long4096 = make_path_of_length(root, 4096)
+    os.makedirs(os.path.dirname(long4096))
+    cases = [
+        (["resolve", ""], "No such file or directory [Errno 2]"),
+        (["resolve", f"{root}/nope"], "No such file or directory [Errno 2]"),
+        (["resolve", f"{root}/dangling"], "No such file or directory [Errno 2]"),
+        (["resolve", site_paths["file"] + "/"], "Not a directory [Errno 20]"),
+        (["resolve", top41], "Too many levels of symbolic links [Errno 40]"),
+        (["resolve", top10k], "Too many levels of symbolic links [Errno 40]"),
+        (["resolve", f"{root}/self"], "Too many levels of symbolic links [Errno 40]"),
+        (["resolve", long4096], "File name too long [Errno 36]"),
+        (["resolve", f"{root}/" + "c" * 256], "File name too long [Errno 36]"),
+        (["resolve", "--use-readlink", long4096], "File name too long [Errno 36]"),
+        (["resolve", "--json", f"{root}/nope"], "No such file or directory [Errno 2]"),
+        (["resolve", "--use-readlink", "relative", site_paths["docroot"]], "start must be an absolute path, got 'relative'"),
+        (["resolve", "--use-readlink", f"{root}/cur", site_paths["docroot"]], "is not a component-wise prefix"),
+        (["resolve", "--use-readlink", "/", "relative/path"], "start needs an absolute path"),
+        (["resolve", "a\udcff"], "No such file or directory [Errno 2]"),
+    ]
+    for argv, tail in cases:
+        t = time.monotonic()
+        proc = run_cli(*argv)
+        assert time.monotonic() - t < 30
+        assert proc.returncode == 1, (argv, proc)
+        assert proc.stdout == b"", argv
+        line = one_error_line(proc.stderr, b"realdoc: cannot resolve ")
+        assert tail in line, (argv, line)
+    # the path is quoted with repr: a newline in it cannot split the message
+    proc = run_cli("resolve", f"{root}/two\nlines")
+    assert proc.returncode == 1
+    one_error_line(proc.stderr, b"realdoc: cannot resolve ")
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_cli_non_utf8_and_long_paths(site_paths):
+    root = os.fsencode(site_paths["root"])
+    os.makedirs(root + b"/rel-caf\xe9/d\xff")
+    os.symlink(b"rel-caf\xe9", root + b"/cur\xfe")
+    proc = run_cli("resolve", root + b"/cur\xfe/d\xff")
+    assert proc.returncode == 0, proc
+    assert proc.stdout == root + b"/rel-caf\xe9/d\xff\n"
+    proc = run_cli("resolve", "--json", root + b"/cur\xfe/d\xff")
+    assert proc.returncode == 0, proc
+    assert json.loads(proc.stdout)["result"] == os.fsdecode(root + b"/rel-caf\xe9/d\xff")
+    p4095 = make_path_of_length(site_paths["root"], 4095)
+    os.makedirs(p4095)
+    proc = run_cli("resolve", p4095)
+    assert proc.returncode == 0 and proc.stdout == p4095.encode() + b"\n"
+    proc = run_cli("resolve", "/" * 6000 + site_paths["root"].lstrip("/"))
+    assert proc.returncode == 0 and proc.stdout == site_paths["root"].encode() + b"\n"
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_cli_switch_errors(deploy):
+    d = deploy
+    cases = [
+        (["switch", f"{d}/current", f"{d}/releases/r9"], 1, "realdoc: cannot switch "),
+        (["switch", f"{d}/adir", f"{d}/releases/r2"], 1, "realdoc: cannot switch "),
+        (["switch", f"{d}/afile", f"{d}/releases/r2"], 1, "realdoc: cannot switch "),
+        (["switch", "", f"{d}/releases/r2"], 1, "realdoc: cannot switch ''"),
+        (["switch", "/", f"{d}/releases/r2"], 1, "realdoc: cannot switch '/'"),
+        (["switch", f"{d}/nodir/current", f"{d}/releases/r2"], 1, "realdoc: cannot switch "),
+        (["switch", f"{d}/" + "l" * 256, f"{d}/releases/r2"], 1, "realdoc: cannot switch "),
+        (["switch", f"{d}/current", f"{d}/releases/r2", "--expect", "releases/r9"], 3,
+         "realdoc: switch refused: "),
+        (["switch", f"{d}/current", f"{d}/releases/r2", "--ab", "--expect", "nope"], 3,
+         "realdoc: switch refused: "),
+    ]
+    for argv, rc, prefix in cases:
+        proc = run_cli(*argv)
+        assert proc.returncode == rc, (argv, proc)
+        assert proc.stdout == b""
+        one_error_line(proc.stderr, prefix.encode())
+        assert os.readlink(f"{d}/current") == "releases/r1"
+        assert tmp_leftovers(d) == []

@@ -271,3 +271,55 @@ def test_join_with_the_pinned_docroot_reads_the_pinned_release(trees: List[Deplo
     wsgi.RealdocMiddleware(app, tree.docroot)({}, lambda s, h: None)
     with open(os.path.join(_real(tree), "a.txt"), "rb") as f:
         assert body == [f.read()]
+
+
+# ======================================================== join: bad and edge-case input
+
+@pytest.mark.usefixtures("watchdog")
+class TestJoin:
+    def test_types(self):
+        for args in [(None,), ("/r", None), ("/r", 1), (1,), ("/r", b"a"), (b"/r", "a"),
+                     ("/r", "a", b"b"), ("/r", bytearray(b"a"))]:
+            with pytest.raises(TypeError):
+                join(*args)
+
+    def test_nul(self):
+        for args in [("/r\0", "a"), ("/r", "a\0"), (b"/r", b"a\0b"), ("/r", "a", "\0")]:
+            with pytest.raises(ValueError, match="NUL"):
+                join(*args)
+
+    def test_refuses_to_leave_the_root(self):
+        for part in ["/etc", "//etc", "..", "a/../b", "a/..", "../a", "./..", "a/./../..", "a//.."]:
+            with pytest.raises(ValueError):
+                join("/srv/www/r1", part)
+            with pytest.raises(ValueError):
+                join(b"/srv/www/r1", os.fsencode(part))
+            with pytest.raises(ValueError):
+                join(pathlib.Path("/srv/www/r1"), pathlib.PurePosixPath("x"), part)
+
+    def test_lexical_results(self):
+        assert join("/r") == "/r"
+        assert join("/r", "") == "/r"
+        assert join("/r", ".", "./.") == "/r"
+        assert join("/r/", "a//b/./c/") == "/r/a/b/c"
+        assert join("/", "a") == "/a"
+        assert join("/r", "...", ".. ", "a\\..") == "/r/.../.. /a\\.."
+        assert join(b"/r", b"caf\xe9", b"\xff") == b"/r/caf\xe9/\xff"
+        assert join("/r", "caf\udce9") == "/r/caf\udce9"
+        long = "x" * 5000
+        assert join("/r", long) == "/r/" + long  # lexical: no length limit
+        assert join(pathlib.Path("/r"), "x") == "/r/x"
+
+    def test_relative_root_stays_relative(self):
+        assert join("r", "a") == "r/a"
+
+    def test_empty_root(self):
+        """An empty root never gives an absolute result: join("", "etc/passwd")
+        raises ValueError or stays relative, never "/etc/passwd"."""
+        for root, part in (("", "etc/passwd"), (b"", b"etc")):
+            try:
+                res = join(root, part)
+            except ValueError:
+                continue
+            assert not res.startswith(os.sep if isinstance(res, str) else os.sep.encode()), (
+                f"join({root!r}, {part!r}) = {res!r} left the (empty) root")

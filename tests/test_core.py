@@ -5,10 +5,20 @@ from __future__ import annotations
 import errno
 import os
 import pathlib
+import socket
+import threading
+import time
+from typing import Any, Callable, Dict
 
 import pytest
 
-from conftest import make_docroot_tree
+from conftest import _module
+from helpers import (
+    PATH_MAX, PURE, PathLike, agree, check_realpath, child_env, expect_os_error, fork_call,
+    make_dirs_beyond_path_max, make_docroot_tree, make_link_chain, make_path_of_length,
+    make_permission_tree, outcome,
+)
+from reference import libc_realpath
 
 
 @pytest.fixture
@@ -246,21 +256,14 @@ def test_features_can_be_switched_off(impl, tree):
         impl.set_features(teleport=True)
 
 
-def test_realpath_works_when_out_of_file_descriptors(tree):
+def test_realpath_works_when_out_of_file_descriptors(impl, tree):
     """The 3-syscall route needs a descriptor; at EMFILE realpath walks instead."""
     import subprocess
     import sys
-    import realdoc
     root, www, docroot = tree
     code = f"""
 import os, resource, errno
-from realdoc import _fastpath_py as P
-mods = [P]
-try:
-    from realdoc import _fastpath as C
-    mods.append(C)
-except ImportError:
-    pass
+from {impl.__name__} import realpath
 resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 held = []
 try:
@@ -268,12 +271,577 @@ try:
         held.append(os.open("/", os.O_RDONLY))
 except OSError as e:
     assert e.errno == errno.EMFILE
-for m in mods:
-    assert m.realpath({docroot!r}) == {os.path.realpath(docroot)!r}, m
-print("ok", len(mods))
+assert realpath({docroot!r}) == {os.path.realpath(docroot)!r}
+print("ok")
 """
-    pkg_root = os.path.dirname(os.path.dirname(realdoc.__file__))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, PYTHONPATH=pkg_root))
+                          env=child_env())
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("ok")
+    assert proc.stdout == "ok\n"
+
+
+# ======================================================== bad and edge-case input
+# Wrong types, None, NUL, non-UTF-8 and surrogate-escaped names, lengths around
+# PATH_MAX/NAME_MAX, 16..41-link and 10,000-link chains, loops, permission-denied
+# directories (in a child running as nobody), /proc paths, a deleted working
+# directory, EMFILE and a file used as a directory.  Each check runs on both
+# implementations and asserts they agree; realpath is also compared with glibc
+# realpath(3), with the /proc route on and off.  A watchdog ends a hung run.
+
+class BytesSub(bytes):
+    pass
+
+
+class StrSub(str):
+    pass
+
+
+BAD_TYPES = [
+    pytest.param(1, id="int"),
+    pytest.param(1.5, id="float"),
+    pytest.param([], id="list"),
+    pytest.param(object(), id="object"),
+    pytest.param(bytearray(b"/tmp"), id="bytearray"),
+    pytest.param(memoryview(b"/tmp"), id="memoryview"),
+    pytest.param(PathLike(3), id="pathlike-int"),
+    pytest.param(PathLike(None), id="pathlike-none"),
+]
+
+
+PATH_CALLS = [
+    pytest.param(lambda m, v: m.realpath(v), "path", False, id="realpath"),
+    pytest.param(lambda m, v: m.first_link(v), "path", False, id="first_link"),
+    pytest.param(lambda m, v: m.first_link("/tmp", start=v), "start", True, id="first_link-start"),
+    pytest.param(lambda m, v: m.Resolver(v), "docroot", False, id="Resolver"),
+    pytest.param(lambda m, v: m.resolve(v), "docroot", False, id="resolve"),
+    pytest.param(lambda m, v: m.resolve(v, every=0, on_error="raise"), "docroot", False,
+                 id="resolve-options"),
+    pytest.param(lambda m, v: m.clear(v), "prefix", True, id="clear"),
+]
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("call,argname,none_ok", PATH_CALLS)
+@pytest.mark.parametrize("value", BAD_TYPES)
+def test_wrong_types_raise_type_error(impl, call, argname, none_ok, value):
+    got = agree(impl, lambda m: call(m, value))
+    assert got[0] == "TypeError", got
+    assert got[1].startswith(f"{argname} must be str, bytes or os.PathLike, not "), got
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("call,argname,none_ok", PATH_CALLS)
+def test_none(impl, call, argname, none_ok):
+    got = agree(impl, lambda m: call(m, None))
+    if none_ok:
+        assert got[0] == "ok", got
+    else:
+        assert got == ("TypeError", f"{argname} must be str, bytes or os.PathLike, not NoneType")
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("call,argname,none_ok", PATH_CALLS)
+@pytest.mark.parametrize("value", ["/tm\0p", b"/tmp\0", PathLike("\0")], ids=["str", "bytes", "pathlike"])
+def test_nul_bytes(impl, call, argname, none_ok, value):
+    got = agree(impl, lambda m: call(m, value))
+    assert got == ("ValueError", f"{argname} contains an embedded null byte"), got
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("call,argname,none_ok", PATH_CALLS)
+def test_unencodable_str_is_a_value_error(impl, call, argname, none_ok):
+    # a lone high surrogate cannot be encoded even with surrogateescape
+    got = agree(impl, lambda m: call(m, "/tmp/\ud800"))
+    assert got[0] == "UnicodeEncodeError", got  # a ValueError subclass
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_str_subclass_and_pathlike_accepted(impl, site_paths):
+    for value in (StrSub(site_paths["docroot"]), PathLike(site_paths["docroot"]), pathlib.Path(site_paths["docroot"])):
+        assert agree(impl, lambda m: m.realpath(value)) == ("ok", site_paths["r1"])
+        assert agree(impl, lambda m: m.Resolver(value)()) == ("ok", site_paths["r1"])
+        assert agree(impl, lambda m: m.resolve(value)) == ("ok", site_paths["r1"])
+        assert agree(impl, lambda m: m.first_link(value)) == ("ok", site_paths["r1"])
+    assert agree(impl, lambda m: m.realpath(PathLike(os.fsencode(site_paths["docroot"])))) == (
+        "ok", os.fsencode(site_paths["r1"]))
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("call", [
+    pytest.param(lambda m, v: m.realpath(v), id="realpath"),
+    pytest.param(lambda m, v: m.first_link(v), id="first_link"),
+    pytest.param(lambda m, v: m.first_link(v, start=v), id="first_link-start"),
+    pytest.param(lambda m, v: m.Resolver(v)(), id="Resolver"),
+    pytest.param(lambda m, v: m.resolve(v, every=0), id="resolve"),
+    pytest.param(lambda m, v: m.realpath(PathLike(v)), id="pathlike-of-bytes-subclass"),
+])
+def test_bytes_subclass_accepted(impl, site_paths, call):
+    """A bytes subclass is bytes: every function answers for it, and the
+    compiled core gives the pure twin's answer."""
+    value = BytesSub(os.fsencode(site_paths["docroot"]))
+    got = outcome(call, impl, value)
+    twin = outcome(call, PURE, value)
+    assert twin[0] == "ok", twin
+    assert got == twin
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_empty_path(impl):
+    for value in ("", b""):
+        expect_os_error(agree(impl, lambda m: m.realpath(value)), errno.ENOENT, value)
+        expect_os_error(agree(impl, lambda m: m.first_link(value)), errno.ENOENT, value)
+        assert libc_realpath(b"") == (None, errno.ENOENT)
+        for call in (lambda m: m.Resolver(value), lambda m: m.resolve(value)):
+            assert agree(impl, call) == ("ValueError", "docroot must not be empty")
+        assert agree(impl, lambda m: m.first_link("/tmp", start=value)) == (
+            "ValueError", f"start must be an absolute path, got {value!r}")
+        assert agree(impl, lambda m: m.Resolver("/tmp", use_readlink=value)) == (
+            "ValueError", f"start must be an absolute path, got {value!r}")
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_non_utf8_and_surrogate_escaped_names(impl, root):
+    broot = os.fsencode(root)
+    os.makedirs(broot + b"/rel-caf\xe9/sub\xff")
+    os.symlink(b"rel-caf\xe9", broot + b"/cur\xfe")
+    bpath = broot + b"/cur\xfe/sub\xff"
+    spath = os.fsdecode(bpath)
+    assert "\udcfe" in spath and "\udcff" in spath
+    breal = broot + b"/rel-caf\xe9/sub\xff"
+    assert check_realpath(impl, bpath) == ("ok", breal)
+    assert check_realpath(impl, spath) == ("ok", os.fsdecode(breal))
+    assert agree(impl, lambda m: m.first_link(bpath)) == ("ok", breal)
+    assert agree(impl, lambda m: m.first_link(spath, start=os.fsdecode(broot + b"/cur\xfe"))) == (
+        "ok", os.fsdecode(breal))
+    for mode in (False, True):
+        assert agree(impl, lambda m: m.Resolver(bpath, use_readlink=mode)()) == ("ok", breal)
+        assert agree(impl, lambda m: m.Resolver(spath, every=0, use_readlink=mode)()) == (
+            "ok", os.fsdecode(breal))
+    assert agree(impl, lambda m: m.resolve(spath)) == ("ok", os.fsdecode(breal))
+    assert os.fsencode(impl.resolve(spath)) == breal
+    # a missing non-UTF-8 name: the error names the argument as given
+    expect_os_error(check_realpath(impl, spath + "\udce9"), errno.ENOENT, spath + "\udce9")
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("total", [4094, 4095, 4096, 4097])
+def test_path_lengths_around_path_max(impl, root, total):
+    p = make_path_of_length(root, total)
+    assert len(p) == total
+    if total < PATH_MAX:
+        os.makedirs(p)
+    else:  # every component but the last exists: the length is the only problem
+        os.makedirs(os.path.dirname(p))
+    for arg in (p, os.fsencode(p)):
+        got = check_realpath(impl, arg)
+        fl = agree(impl, lambda m: m.first_link(arg))
+        res = agree(impl, lambda m: m.Resolver(arg, every=0, on_error="raise")())
+        if total < PATH_MAX:
+            assert got == ("ok", arg) and fl == ("ok", arg) and res == ("ok", arg)
+        else:
+            expect_os_error(got, errno.ENAMETOOLONG, arg)
+            expect_os_error(fl, errno.ENAMETOOLONG, arg)
+            expect_os_error(res, errno.ENAMETOOLONG, arg)
+    if total == PATH_MAX - 1:
+        # the same directory with a trailing slash is PATH_MAX bytes of input
+        expect_os_error(check_realpath(impl, p + "/"), errno.ENAMETOOLONG, p + "/")
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("junk", ["/" * 5000, "/." * 3000, "/a/.." * 1000],
+                         ids=["slashes", "dots", "dotdots"])
+def test_long_input_that_resolves_short(impl, root, junk):
+    os.mkdir(f"{root}/a")
+    p = junk + root
+    assert len(p) > PATH_MAX
+    check_realpath(impl, p)
+    check_realpath(impl, root + junk)
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_huge_inputs_do_not_hang(impl, root):
+    for p in ("/" * 1_000_000 + "tmp", "a/" * 500_000, "/" + "x" * 1_000_000, "../" * 300_000):
+        t = time.monotonic()
+        check_realpath(impl, p)
+        agree(impl, lambda m: m.first_link(p))
+        assert time.monotonic() - t < 20, f"{len(p)}-byte input took too long"
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("n", [255, 256])
+def test_component_lengths(impl, root, n):
+    name = "c" * n
+    p = f"{root}/{name}"
+    if n == 255:
+        os.mkdir(p)
+    for arg in (p, name):
+        cwd = os.getcwd()
+        os.chdir(root)
+        try:
+            got = check_realpath(impl, arg)
+            fl = agree(impl, lambda m: m.first_link(arg))
+        finally:
+            os.chdir(cwd)
+        if n == 255:
+            assert got == ("ok", p) and fl == ("ok", p)
+        else:
+            expect_os_error(got, errno.ENAMETOOLONG, arg)
+            expect_os_error(fl, errno.ENAMETOOLONG, arg)
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_real_path_longer_than_path_max_through_a_short_link(impl, root):
+    long_dir = make_dirs_beyond_path_max(root, 4000)
+    os.symlink(long_dir, f"{root}/short")
+    fd = os.open(long_dir, os.O_RDONLY)
+    try:
+        os.mkdir("f" * 94, dir_fd=fd)    # real path: 4095 bytes
+        os.mkdir("g" * 95, dir_fd=fd)    # real path: 4096 bytes
+        os.mkdir("h" * 200, dir_fd=fd)   # real path: 4201 bytes
+    finally:
+        os.close(fd)
+    ok = f"{root}/short/{'f' * 94}"
+    assert check_realpath(impl, ok) == ("ok", long_dir + "/" + "f" * 94)
+    for name in ("g" * 95, "h" * 200):
+        p = f"{root}/short/{name}"
+        expect_os_error(check_realpath(impl, p), errno.ENAMETOOLONG, p)
+    # first_link: the link's target spliced in is 4095 / 4096 bytes
+    assert agree(impl, lambda m: m.first_link(ok)) == ("ok", long_dir + "/" + "f" * 94)
+    p = f"{root}/short/{'g' * 95}"
+    expect_os_error(agree(impl, lambda m: m.first_link(p)), errno.ENAMETOOLONG, p)
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("n", [16, 17, 39, 40, 41, 10_000])
+def test_link_chains(impl, root, n, request):
+    t = time.monotonic()
+    top = request.getfixturevalue("chain10k") if n == 10_000 else make_link_chain(root, n)
+    d = os.path.dirname(top)
+    for p in (top, top + "/", top + "/."):
+        got = check_realpath(impl, p)
+        if n <= 40:
+            assert got == ("ok", f"{d}/target")
+        else:
+            expect_os_error(got, errno.ELOOP, p)
+        # first_link replaces only the first link: the next one in the chain
+        nxt = f"{d}/l{n - 2}" if n > 1 else f"{d}/target"
+        assert agree(impl, lambda m: m.first_link(p)) == ("ok", nxt)
+        assert agree(impl, lambda m: m.first_link(p, start=top)) == ("ok", nxt)
+        for on_error in ("raise", "stale", "passthrough"):
+            def call(m: Any) -> Any:
+                r = m.Resolver(p, every=0, on_error=on_error)
+                return [r(), r(), r.refresh()]  # first resolution, then refreshes
+            got = agree(impl, call)
+            if n <= 40:
+                assert got == ("ok", [f"{d}/target"] * 3)
+            elif on_error == "passthrough":
+                assert got == ("ok", [p] * 3)
+            else:  # "stale" without a value yet raises too
+                expect_os_error(got, errno.ELOOP, p)
+    assert time.monotonic() - t < 30
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_loops(impl, root):
+    os.chdir(root)
+    try:
+        os.symlink("loopb", "loopa")
+        os.symlink("loopa", "loopb")
+        os.symlink("self", "self")
+        os.symlink(".", "dot")
+        os.symlink("up/..", "up")
+        os.mkdir("d")
+        cases = ["loopa", "loopa/x", "self", "self/", f"{root}/self/..", "up",
+                 f"{root}" + "/dot" * 40 + "/d", f"{root}" + "/dot" * 41 + "/d"]
+        for p in cases:
+            got = check_realpath(impl, p)
+            if "dot" in p and p.count("/dot") == 40:
+                assert got == ("ok", f"{root}/d")
+            else:
+                expect_os_error(got, errno.ELOOP, p)
+            agree(impl, lambda m: m.first_link(p))
+            got = agree(impl, lambda m: m.Resolver(p, every=0, on_error="raise")())
+            assert got[0] != "ok" or p.count("/dot") == 40
+        # first_link takes one step of a loop and stops: no hang, no error
+        assert agree(impl, lambda m: m.first_link(f"{root}/loopa")) == ("ok", f"{root}/loopb")
+        assert agree(impl, lambda m: m.first_link(f"{root}/self/x")) == ("ok", f"{root}/self/x")
+    finally:
+        os.chdir("/")
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_dangling_and_missing(impl, site_paths):
+    root = site_paths["root"]
+    for p in (f"{root}/dangling", f"{root}/dangling/", f"{root}/nope", f"{root}/nope/x",
+              f"{root}/releases/r1/public/nope/../.."):
+        expect_os_error(check_realpath(impl, p), errno.ENOENT, p)
+    assert agree(impl, lambda m: m.first_link(f"{root}/dangling/x")) == ("ok", f"{root}/missing/x")
+
+
+PERMISSION_CASES = [
+    "priv", "priv/x", "priv/x/y/z", "priv/..", "priv/x/..", "priv/x/../..", "lpriv", "lpriv/y/z/..",
+    "priv/x/y/z/../../../../pub/a/b/c/d", "a/b/c/d/noexec", "a/b/c/d/noexec/", "a/b/c/d/noexec/.",
+    "a/b/c/d/noexec/..", "a/b/c/d/noexec/../pub", "a/b/c/d/noexec/./..", "a/b/c/d/noexec/sub",
+    "a/b/c/d/noexec/sub/..", "a/b/c/d/lnoexec/..", "a/b/c/d/lnoexec/../pub/",
+    "noread/sub", "noread/sub/a/b/c", "noread/sub/a/b/c/../../..",
+]
+
+
+def _permission_checks(impl_name: str, root: str) -> list:
+    """Runs as nobody: every case through both implementations and glibc."""
+    impl, pure = _module(impl_name), PURE
+    out = []
+    os.chdir(root)
+    for rel in PERMISSION_CASES:
+        for p in (rel, f"{root}/{rel}"):
+            want = libc_realpath(os.fsencode(p))
+            for proc in (True, False):
+                impl.set_features(proc=proc)
+                pure.set_features(proc=proc)
+                out.append((p, proc, "realpath", want, outcome(impl.realpath, p), outcome(pure.realpath, p)))
+            impl.set_features(proc=True)
+            pure.set_features(proc=True)
+            out.append((p, None, "first_link", None, outcome(impl.first_link, p), outcome(pure.first_link, p)))
+            for on_error in ("raise", "passthrough"):
+                got = outcome(lambda: impl.Resolver(p, every=0, on_error=on_error)())
+                twin = outcome(lambda: pure.Resolver(p, every=0, on_error=on_error)())
+                out.append((p, on_error, "Resolver", want, got, twin))
+    return out
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_permission_denied(impl, root):
+    make_permission_tree(root)
+    name = "cython" if impl is not PURE else "python"
+    results = fork_call(lambda: _permission_checks(name, root), as_nobody=True)
+    denied = 0
+    for p, opt, what, want, got, twin in results:
+        assert got == twin, (what, p, opt, got, twin)
+        if what == "first_link":
+            if got[0] != "ok":
+                assert got[3] == p
+            continue
+        if what == "Resolver" and opt == "passthrough" and want[0] is None:
+            assert got == ("ok", p)
+            continue
+        if want[0] is None:
+            assert got[0] != "ok" and got[1] == want[1] and got[3] == p, (what, p, opt, got, want)
+            denied += want[1] == errno.EACCES
+        else:
+            assert got == ("ok", os.fsdecode(want[0])), (what, p, opt, got, want)
+    assert denied >= 10  # the tree really denied access
+
+
+def _proc_fixture(root: str) -> Dict[str, Any]:
+    os.makedirs(f"{root}/a/b/c/d/e")
+    os.mkdir(f"{root}/gone")
+    os.makedirs(f"{root}/gone-too/sub")
+    r, w = os.pipe()
+    s = socket.socket()
+    fds = {
+        "dir": os.open(root, os.O_RDONLY),
+        "deleted_dir": os.open(f"{root}/gone", os.O_RDONLY),
+        "file": os.open(f"{root}/a/f", os.O_CREAT | os.O_RDWR),
+        "deleted_file": os.open(f"{root}/deleted", os.O_CREAT | os.O_RDWR),
+        "pipe": r, "pipe_w": w, "socket": s.fileno(),
+    }
+    os.rmdir(f"{root}/gone")
+    os.unlink(f"{root}/deleted")
+    return {"fds": fds, "socket": s, "tid": threading.get_native_id()}
+
+
+def _proc_close(fx: Dict[str, Any]) -> None:
+    for k, fd in fx["fds"].items():
+        if k != "socket":
+            os.close(fd)
+    fx["socket"].close()
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_proc_paths(impl, root):
+    fx = _proc_fixture(root)
+    fds, tid = fx["fds"], fx["tid"]
+    task = f"/proc/self/task/{tid}"
+    try:
+        cases = [
+            "/proc", "/proc/self", "/proc/self/", "/proc/self/cwd", "/proc/self/root",
+            "/proc/self/root/proc/self/root/tmp", "/proc/self/exe", "/proc/self/exe/",
+            "/proc/self/exe/..", "/proc/thread-self/cwd", f"{task}/cwd/..", f"{task}/root/tmp",
+            "/proc/self/fd", f"/proc/self/fd/{fds['dir']}", f"{task}/fd/{fds['dir']}",
+            f"{task}/fd/{fds['dir']}/a/b/c/d", f"/proc/self/fd/{fds['file']}", f"{task}/fd/{fds['file']}",
+            f"{task}/fd/{fds['file']}/", f"/proc/self/fd/{fds['pipe']}", f"{task}/fd/{fds['pipe']}",
+            f"{task}/fd/{fds['socket']}", f"/proc/self/fd/{fds['deleted_dir']}",
+            f"{task}/fd/{fds['deleted_dir']}", f"{task}/fd/{fds['deleted_dir']}/",
+            f"/proc/self/fd/{fds['deleted_file']}", f"{task}/fd/{fds['deleted_file']}",
+            "/proc/self/ns/net", f"{task}/ns/net", "/proc/self/fd/999999", "/proc/1/cwd",
+            "/proc/self/map_files", "/proc/nonexistent", "/dev/stdin", "/dev/fd/0/",
+        ]
+        for p in cases:
+            check_realpath(impl, p)
+            agree(impl, lambda m: m.first_link(p))
+            agree(impl, lambda m: m.Resolver(p, every=0, on_error="raise")())
+    finally:
+        _proc_close(fx)
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_proc_magic_link_to_a_deleted_directory_then_dotdot(impl, root):
+    """``..`` after a /proc magic link to a deleted directory is ENOENT, as
+    glibc and the walk (``proc=False``) say, although the kernel would climb
+    out of the deleted directory on the /proc route."""
+    fx = _proc_fixture(root)
+    fd, tid = fx["fds"]["deleted_dir"], fx["tid"]
+    try:
+        for p in (f"/proc/self/fd/{fd}/../a/b/c", f"/proc/self/task/{tid}/fd/{fd}/../a"):
+            check_realpath(impl, p)
+    finally:
+        _proc_close(fx)
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_proc_magic_link_to_a_pipe_or_deleted_file_then_dotdot(impl, root):
+    """``..`` after a /proc magic link to a pipe or a deleted file gives
+    glibc's errno (ENOENT) with the /proc route on and off, not the kernel's
+    ENOTDIR."""
+    fx = _proc_fixture(root)
+    fds, tid = fx["fds"], fx["tid"]
+    try:
+        for fd in (fds["pipe"], fds["deleted_file"]):
+            p = f"/proc/self/task/{tid}/fd/{fd}/../a/b"
+            check_realpath(impl, p)
+    finally:
+        _proc_close(fx)
+
+
+DELETED_CWD_CASES = [".", "..", "x", "./x", "../sub", "../..", "./.", "/proc/self/cwd",
+                     "/proc/self/cwd/..", "/proc/self/cwd/a/b/c/d/e"]
+
+
+def _in_deleted_cwd(root: str, fn: Callable[[], Any]) -> Any:
+    def child() -> Any:
+        os.makedirs(f"{root}/gone/sub")
+        os.chdir(f"{root}/gone/sub")
+        os.rmdir(f"{root}/gone/sub")
+        return fn()
+    return fork_call(child)
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_deleted_cwd(impl, root):
+    os.makedirs(f"{root}/a/b/c/d/e")
+    name = "cython" if impl is not PURE else "python"
+
+    def checks() -> list:
+        m = _module(name)
+        out = []
+        for p in DELETED_CWD_CASES + [f"{root}/a/b/c/d", f"{root}/gone"]:
+            want = libc_realpath(os.fsencode(p))
+            for proc in (True, False):
+                m.set_features(proc=proc)
+                PURE.set_features(proc=proc)
+                out.append((p, proc, want, outcome(m.realpath, p), outcome(PURE.realpath, p)))
+            m.set_features(proc=True)
+            PURE.set_features(proc=True)
+        fl = [(p, outcome(m.first_link, p), outcome(PURE.first_link, p)) for p in (".", "x", "../..")]
+        res = [outcome(lambda: m.Resolver(".", every=0, on_error=oe)()) for oe in ("raise", "stale", "passthrough")]
+        return [out, fl, res]
+
+    out, fl, res = _in_deleted_cwd(root, checks)
+    for p, proc, want, got, twin in out:
+        assert got == twin, (p, proc, got, twin)
+        if want[0] is None:
+            assert got[0] != "ok" and got[1] == want[1] and got[3] == p, (p, proc, got, want)
+        else:
+            assert got == ("ok", os.fsdecode(want[0])), (p, proc, got, want)
+    for p, got, twin in fl:
+        assert got == twin
+        expect_os_error(got, errno.ENOENT, p)
+    expect_os_error(res[0], errno.ENOENT, ".")
+    expect_os_error(res[1], errno.ENOENT, ".")
+    assert res[2] == ("ok", ".")
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_deleted_cwd_relative_path_climbing_out(impl, root):
+    """From a deleted working directory, a relative path of 5+ components
+    that climbs out with ``..`` is ENOENT, as in glibc (getcwd fails), with
+    the /proc route on and off (the kernel alone would walk ``..`` out of the
+    dead directory)."""
+    os.makedirs(f"{root}/a/b/c/d/e")
+    name = "cython" if impl is not PURE else "python"
+
+    def checks() -> list:
+        m = _module(name)
+        out = []
+        for p in ("../../a/b/c/d", "../../a/b/c/d/e", "./../../a/b/c/d/"):
+            want = libc_realpath(os.fsencode(p))
+            for proc in (True, False):
+                m.set_features(proc=proc)
+                out.append((p, proc, want, outcome(m.realpath, p)))
+            m.set_features(proc=True)
+        return out
+
+    for p, proc, want, got in _in_deleted_cwd(root, checks):
+        assert want == (None, errno.ENOENT)
+        assert got[0] != "ok", f"realpath({p!r}) from a deleted cwd, proc={proc}: {got[1]!r}, glibc ENOENT"
+        expect_os_error(got, errno.ENOENT, p)
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_out_of_file_descriptors(impl, site_paths):
+    """At EMFILE the /proc route and the openat2 proof cannot get a descriptor:
+    realpath, first_link and Resolver refreshes (across flips) still answer right."""
+    import resource
+
+    root, docroot = site_paths["root"], site_paths["docroot"]
+    deep = docroot + "/assets/../assets"  # 5+ components: the /proc route is tried first
+    name = "cython" if impl is not PURE else "python"
+
+    def child() -> list:
+        m = _module(name)
+        rs = [m.Resolver(p, every=0, on_error="raise", use_readlink=u)
+              for p in (docroot, deep) for u in (False, True)]
+        for r in rs:
+            r()  # plans made while descriptors are available
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(64, soft), hard))
+        fds = []
+        try:
+            while True:
+                fds.append(os.open("/", os.O_RDONLY))
+        except OSError as e:
+            assert e.errno == errno.EMFILE
+        out = []
+        for i in range(4):
+            os.symlink(f"releases/r{1 + i % 2}", f"{root}/.tmp-link")
+            os.replace(f"{root}/.tmp-link", f"{root}/current")
+            out.append((libc_realpath(os.fsencode(docroot)), libc_realpath(os.fsencode(deep)),
+                        outcome(m.realpath, docroot), outcome(m.realpath, deep),
+                        outcome(m.first_link, docroot), [outcome(r) for r in rs]))
+        for fd in fds:
+            os.close(fd)
+        return out
+
+    for want, want_deep, got, got_deep, fl, res in fork_call(child):
+        real = os.fsdecode(want[0])
+        assert os.fsdecode(want_deep[0]) == real + "/assets"
+        assert got == ("ok", real) and got_deep == ("ok", real + "/assets")
+        assert fl == ("ok", real)  # site_paths["root"] is a real path: the link is the only change
+        # first_link keeps ".." after the link (it is not known to be lexical there)
+        assert res == [("ok", real), ("ok", real), ("ok", real + "/assets"),
+                       ("ok", real + "/assets/../assets")]
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_docroot_that_is_a_file(impl, site_paths):
+    f = site_paths["file"]
+    assert check_realpath(impl, f) == ("ok", f)
+    for p in (f + "/", f + "/.", f + "/..", f + "/x", f + "/x/.."):
+        expect_os_error(check_realpath(impl, p), errno.ENOTDIR, p)
+        expect_os_error(agree(impl, lambda m: m.first_link(p)), errno.ENOTDIR, p)
+    assert agree(impl, lambda m: m.Resolver(f)()) == ("ok", f)
+    for on_error in ("raise", "stale"):
+        got = agree(impl, lambda m: m.Resolver(f + "/", on_error=on_error)())
+        expect_os_error(got, errno.ENOTDIR, f + "/")
+    assert agree(impl, lambda m: m.Resolver(f + "/", on_error="passthrough")()) == ("ok", f + "/")
+    expect_os_error(agree(impl, lambda m: m.resolve(f + "/public")), errno.ENOTDIR, f + "/public")

@@ -16,10 +16,9 @@ from typing import List
 
 import pytest
 
-import realdoc
 from realdoc.cli import demo
 
-REALDOC_PARENT = pathlib.Path(realdoc.__file__).resolve().parent.parent
+from helpers import child_env
 
 
 @pytest.fixture
@@ -134,8 +133,7 @@ def test_python_m_entry_point_runs(private_tmp: pathlib.Path,
 
 
 def test_ctrl_c_stops_server_removes_tree_and_exits_130(tmp_path: pathlib.Path) -> None:
-    env = dict(os.environ, TMPDIR=str(tmp_path),
-               PYTHONPATH=os.pathsep.join([str(REALDOC_PARENT), os.environ.get("PYTHONPATH", "")]))
+    env = child_env(TMPDIR=str(tmp_path))
     proc = subprocess.Popen(
         [sys.executable, "-c", "import sys; from realdoc.cli.demo import main; "
                                "sys.exit(main(['--duration', '30']))"],

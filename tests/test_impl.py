@@ -10,15 +10,14 @@ import pytest
 
 import realdoc
 from conftest import _compiled, REQUIRE_EXTENSIONS
-
-PKG_ROOT = os.path.dirname(os.path.dirname(realdoc.__file__))
+from helpers import child_env
 
 
 def implementation_with(value):
-    env = {k: v for k, v in os.environ.items() if k != "REALDOC_NO_EXTENSIONS"}
+    env = child_env()
+    env.pop("REALDOC_NO_EXTENSIONS", None)
     if value is not None:
         env["REALDOC_NO_EXTENSIONS"] = value
-    env["PYTHONPATH"] = PKG_ROOT
     proc = subprocess.run(
         [sys.executable, "-W", "always", "-c", "import realdoc; print(realdoc.implementation)"],
         capture_output=True, text=True, env=env, timeout=60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -12,7 +13,12 @@ import time
 
 import pytest
 
-from conftest import make_docroot_tree
+from conftest import _module
+from helpers import (
+    PURE, agree, expect_os_error, fork_call, make_dirs_beyond_path_max, make_docroot_tree,
+    make_permission_tree, outcome,
+)
+from reference import libc_realpath
 
 
 class Clock:
@@ -416,3 +422,232 @@ def test_registry_eviction_is_exact_lru_under_random_use(impl, tmp_path):
             assert impl.stats()["entries"] == len(model)
     finally:
         impl.set_maxsize(old)
+
+
+# ======================================================== bad and edge-case input
+# Option values, the registry's size and features, PATH_MAX in refreshes, lost
+# permissions and a docroot link flipped to a file; both implementations, which
+# must agree.  A watchdog ends a hung run.
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("value", [
+    pytest.param("1", id="str"), pytest.param(None, id="None"), pytest.param(True, id="bool"),
+    pytest.param(1j, id="complex"), pytest.param(b"1", id="bytes"),
+])
+def test_every_wrong_type(impl, site_paths, value):
+    for call in (lambda m: m.Resolver(site_paths["docroot"], every=value),
+                 lambda m: m.resolve(site_paths["docroot"], every=value)):
+        got = agree(impl, call)
+        assert got == ("TypeError", f"every must be a number of seconds, not {type(value).__name__}")
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("value", [-1, -0.001, math.nan, -math.inf])
+def test_every_bad_value(impl, site_paths, value):
+    for call in (lambda m: m.Resolver(site_paths["docroot"], every=value),
+                 lambda m: m.resolve(site_paths["docroot"], every=value)):
+        got = agree(impl, call)
+        assert got == ("ValueError", f"every must be a number of seconds >= 0, got {value!r}")
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("option,value", [
+    ("every", []), ("every", {}), ("use_readlink", ["/"]), ("on_error", ["stale"]),
+])
+def test_resolve_unhashable_option_names_the_option(impl, site_paths, option, value):
+    """resolve() with an unhashable option value names the option, never the
+    docroot, and raises what Resolver() raises for the same value."""
+    got = agree(impl, lambda m: m.resolve(site_paths["docroot"], **{option: value}))
+    assert got[0] in ("TypeError", "ValueError"), got
+    assert not got[1].startswith("docroot must be"), got
+    assert got == agree(impl, lambda m: m.Resolver(site_paths["docroot"], **{option: value}))
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_every_huge_and_infinite(impl, site_paths):
+    assert agree(impl, lambda m: m.Resolver(site_paths["docroot"], every=math.inf)()) == ("ok", site_paths["r1"])
+    # an int too large for a float: both implementations answer the same way
+    kinds = []
+    for m in (impl, PURE):
+        try:
+            m.Resolver(site_paths["docroot"], every=10 ** 400)
+            kinds.append("ok")
+        except (ArithmeticError, ValueError, TypeError) as e:
+            kinds.append(type(e).__name__)
+    assert kinds[0] == kinds[1], kinds
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("value", [None, "", "STALE", "raise ", 1, b"stale"])
+def test_on_error_bad_value(impl, site_paths, value):
+    got = agree(impl, lambda m: m.Resolver(site_paths["docroot"], on_error=value))
+    assert got == ("ValueError", "on_error must be one of 'stale', 'raise', 'passthrough', "
+                                 f"got {value!r}")
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("value,exc", [
+    (1, "TypeError"), (0, "TypeError"), (1.0, "TypeError"), (b"/", "ValueError"),
+    ("relative/start", "ValueError"), ("", "ValueError"), ("/not/a/prefix", "ValueError"),
+])
+def test_use_readlink_bad_value(impl, site_paths, value, exc):
+    got = agree(impl, lambda m: m.Resolver(site_paths["docroot"], use_readlink=value).start)
+    if value == b"/":  # a bytes start for a str docroot is fine: "/" is a prefix
+        assert got[0] == "ok"
+        return
+    assert got[0] == exc, got
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_use_readlink_with_relative_docroot(impl):
+    got = agree(impl, lambda m: m.Resolver("rel/docroot", use_readlink=True))
+    assert got == ("ValueError", "use_readlink needs an absolute docroot")
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_clock_and_call_arguments(impl, site_paths):
+    assert agree(impl, lambda m: m.Resolver(site_paths["docroot"], clock=3)) == (
+        "TypeError", "clock must be a callable returning seconds, or None")
+    r = impl.Resolver(site_paths["docroot"])
+    with pytest.raises(TypeError):
+        r(1)
+    with pytest.raises(TypeError):
+        r(x=1)
+    with pytest.raises(TypeError):
+        impl.Resolver(site_paths["docroot"], 2.0)  # options are keyword-only
+    with pytest.raises(TypeError):
+        impl.resolve(site_paths["docroot"], 2.0)
+    with pytest.raises(TypeError):
+        impl.resolve()
+
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("value,exc,msg", [
+    (0, "ValueError", "maxsize must be >= 1, got 0"),
+    (-1, "ValueError", "maxsize must be >= 1, got -1"),
+    (None, "TypeError", "maxsize must be an int, not NoneType"),
+    (1.5, "TypeError", "maxsize must be an int, not float"),
+    (True, "TypeError", "maxsize must be an int, not bool"),
+    ("3", "TypeError", "maxsize must be an int, not str"),
+])
+def test_set_maxsize_bad_values(impl, value, exc, msg):
+    before = impl.get_maxsize()
+    assert agree(impl, lambda m: m.set_maxsize(value)) == (exc, msg)
+    assert impl.get_maxsize() == before
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_set_maxsize_huge_agrees(impl):
+    """set_maxsize(10 ** 20): the compiled core and the twin answer alike
+    (both accept it, or both raise the same exception type)."""
+    before, twin_before = impl.get_maxsize(), PURE.get_maxsize()
+    kinds = []
+    try:
+        for m in (impl, PURE):
+            try:
+                m.set_maxsize(10 ** 20)
+                kinds.append("ok")
+            except (ArithmeticError, ValueError, TypeError) as e:
+                kinds.append(type(e).__name__)
+        assert kinds[0] == kinds[1], kinds
+    finally:
+        impl.set_maxsize(before)
+        PURE.set_maxsize(twin_before)
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_set_features_bad_names_and_introspection_arguments(impl):
+    assert agree(impl, lambda m: m.set_features(foo=True)) == ("ValueError", "unknown feature 'foo'")
+    for fn in ("stats", "cache_info", "features", "get_maxsize", "set_features"):
+        for m in (impl, PURE):  # the messages are the interpreter's own: they differ
+            with pytest.raises(TypeError):
+                getattr(m, fn)(1)
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_clear_with_empty_prefix_is_clear_all(impl, site_paths):
+    for m in (impl, PURE):
+        m.resolve(site_paths["docroot"])
+        m.resolve(site_paths["file"])
+        assert m.clear("") == 2
+        assert m.cache_info() == []
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_resolver_refresh_across_the_path_max_boundary(impl, root):
+    """The compiled refresh splices link targets into the docroot text: check its bounds."""
+    long_dir = make_dirs_beyond_path_max(root, 4000)
+    fd = os.open(long_dir, os.O_RDONLY)
+    try:
+        os.mkdir("r1", dir_fd=fd)
+        os.mkdir("r2", dir_fd=fd)
+        os.mkdir("r1/" + "p" * (4095 - 4000 - 4), dir_fd=fd)   # 4095 bytes: fits
+        os.mkdir("r2/" + "p" * (4095 - 4000 - 4), dir_fd=fd)
+        os.mkdir("r1/" + "q" * (4096 - 4000 - 4), dir_fd=fd)   # 4096 bytes: too long
+    finally:
+        os.close(fd)
+    os.symlink(long_dir + "/r1", f"{root}/cur")
+    ok = f"{root}/cur/{'p' * 91}"
+    bad = f"{root}/cur/{'q' * 92}"
+    r_ok = impl.Resolver(ok, every=0, on_error="raise")
+    r_bad = impl.Resolver(bad, every=0, on_error="raise")
+    for step in range(6):
+        target = "r1" if step % 2 == 0 else "r2"
+        os.symlink(long_dir + "/" + target, f"{root}/tmp-link")
+        os.replace(f"{root}/tmp-link", f"{root}/cur")
+        assert outcome(r_ok) == ("ok", f"{long_dir}/{target}/{'p' * 91}")
+        assert libc_realpath(os.fsencode(ok))[0] == os.fsencode(f"{long_dir}/{target}/{'p' * 91}")
+        want = libc_realpath(os.fsencode(bad))
+        assert want == (None, errno.ENAMETOOLONG)  # r1/qqq exists, r2/qqq does not: too long first
+        expect_os_error(outcome(r_bad), errno.ENAMETOOLONG, bad)
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_permission_lost_after_a_good_resolution(impl, root):
+    """Stale serves the last good value, raise raises PermissionError, then recovery."""
+    make_permission_tree(root)
+    docroot = f"{root}/mine/current/public"
+    name = "cython" if impl is not PURE else "python"
+
+    def child() -> list:
+        m = _module(name)
+        stale = m.Resolver(docroot, every=0)
+        loud = m.Resolver(docroot, every=0, on_error="raise")
+        via = m.Resolver(docroot, every=0, on_error="passthrough")
+        first = [stale(), loud(), via()]
+        os.chmod(f"{root}/mine", 0o600)   # nobody owns it: drop its own search right
+        locked = [outcome(stale), outcome(loud), outcome(via), outcome(m.realpath, docroot)]
+        os.chmod(f"{root}/mine", 0o755)
+        return [first, locked, [stale(), loud(), via()]]
+
+    first, locked, after = fork_call(child, as_nobody=True)
+    real = f"{root}/mine/r1/public"
+    assert first == [real] * 3 and after == [real] * 3
+    assert locked[0] == ("ok", real)
+    expect_os_error(locked[1], errno.EACCES, docroot)
+    assert locked[2] == ("ok", docroot)
+    expect_os_error(locked[3], errno.EACCES, docroot)
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_docroot_link_flipped_to_a_file(impl, site_paths):
+    root, docroot = site_paths["root"], site_paths["docroot"]
+
+    def flip(target: str) -> None:
+        os.symlink(target, f"{root}/tmp-link")
+        os.replace(f"{root}/tmp-link", f"{root}/current")
+
+    for m in (impl, PURE):
+        flip("releases/r1")
+        rs = {oe: m.Resolver(docroot, every=0, on_error=oe) for oe in ("stale", "raise", "passthrough")}
+        for mode in (True,):
+            rs["first_link"] = m.Resolver(docroot, every=0, use_readlink=mode, on_error="raise")
+        assert [r() for r in rs.values()] == [site_paths["r1"]] * 4
+        flip("file")
+        assert rs["stale"]() == site_paths["r1"]
+        expect_os_error(outcome(rs["raise"]), errno.ENOTDIR, docroot)
+        assert rs["passthrough"]() == docroot
+        # first_link replaces "current" and does not test what follows
+        assert rs["first_link"]() == f"{root}/file/public"
+        flip("releases/r2")
+        assert [r() for r in rs.values()] == [site_paths["r2"]] * 4

@@ -29,15 +29,13 @@ from typing import Callable, Iterator, List, Optional, Set, Tuple
 
 import pytest
 
-import realdoc
 from realdoc.testing.tree import DeployTree, Flipper
+
+from helpers import child_env
 
 pytestmark = pytest.mark.servers
 
 APPS = pathlib.Path(__file__).resolve().parent / "apps"
-#: Where the realdoc these tests import lives (src/ in a checkout, site-packages
-#: when installed), so the servers run the very same build.
-REALDOC_PARENT = pathlib.Path(realdoc.__file__).resolve().parent.parent
 
 PAUSE = 0.002          # between the two reads of a request
 FLIP_INTERVAL = 0.0005  # between two flips
@@ -73,9 +71,9 @@ class Server:
         self.kind = kind
         self.port = _free_port()
         self.log = log
-        env = dict(os.environ)
+        # the servers import the very realdoc these tests import, and the test app
+        env = child_env(str(APPS))
         env.update({
-            "PYTHONPATH": os.pathsep.join([str(REALDOC_PARENT), str(APPS)]),
             "REALDOC_DOCROOT": docroot,
             "REALDOC_EVERY": "0",
             "TESTAPP_PAUSE": str(PAUSE),

@@ -15,7 +15,7 @@ import pytest
 
 from realdoc._switch import SwitchConflict, SwitchResult, switch
 
-SRC = str(pathlib.Path(__file__).resolve().parents[1] / "src")
+from helpers import PathLike, child_env, fork_call, outcome, tmp_leftovers
 
 
 @pytest.fixture
@@ -405,7 +405,7 @@ def test_cas_processes_exactly_one_wins(site: pathlib.Path) -> None:
         "except SwitchConflict:\n"
         "    sys.exit(3)\n"
     )
-    env = dict(os.environ, PYTHONPATH=SRC)
+    env = child_env()
     procs = []
     for i in range(n):
         (site / "releases" / f"p{i}").mkdir()
@@ -536,3 +536,86 @@ def test_ab_no_temp_left_when_second_rename_fails(
     # current still serves r1 through A; B was prepared but is idle.
     assert os.readlink(site / "current") == "A"
     assert os.readlink(site / "A") == "releases/r1"
+
+
+# ======================================================== bad and edge-case input
+
+@pytest.mark.usefixtures("watchdog")
+@pytest.mark.parametrize("kwargs,exc,msg", [
+    (dict(link=b"/x/current", target="/x"), TypeError, "link must be str or os.PathLike, not bytes"),
+    (dict(link=PathLike(b"/x/current"), target="/x"), TypeError, "link must be a str path, not bytes"),
+    (dict(link=None, target="/x"), TypeError, "link must be str or os.PathLike, not NoneType"),
+    (dict(link="/x/current", target=1), TypeError, "target must be str or os.PathLike, not int"),
+    (dict(link="/x/current", target="/x", expect=b"r1"), TypeError,
+     "expect must be str or os.PathLike, not bytes"),
+    (dict(link="/x/current", target="/x", relative=1), TypeError, "relative must be a bool or None, not int"),
+    (dict(link="/x/current", target="/x", ab="yes"), TypeError, "ab must be a bool, not str"),
+    (dict(link="/x/current", target="/x", allow_missing=None), TypeError,
+     "allow_missing must be a bool, not NoneType"),
+    (dict(link="", target="/x"), ValueError, "link must not be empty"),
+    (dict(link="/x/current", target=""), ValueError, "target must not be empty"),
+    (dict(link="/x/cur\0rent", target="/x"), ValueError, "link must not contain NUL"),
+    (dict(link="/x/current", target="/\0"), ValueError, "target must not contain NUL"),
+    (dict(link="/", target="/x"), ValueError, "link must name a symlink, not '/'"),
+    (dict(link="..", target="/x"), ValueError, "link must name a symlink, not '..'"),
+])
+def test_switch_bad_arguments(kwargs, exc, msg):
+    with pytest.raises(exc) as ei:
+        switch(**kwargs)
+    assert str(ei.value) == msg
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_switch_file_system_errors(deploy):
+    d = deploy
+    cases = [
+        (dict(link=f"{d}/adir", target=f"{d}/releases/r2"), errno.EISDIR, f"{d}/adir"),
+        (dict(link=f"{d}/afile", target=f"{d}/releases/r2"), errno.EEXIST, f"{d}/afile"),
+        (dict(link=f"{d}/nodir/current", target=f"{d}/releases/r2"), errno.ENOENT, f"{d}/nodir"),
+        (dict(link=f"{d}/current", target=f"{d}/releases/r9"), errno.ENOENT, f"{d}/releases/r9"),
+        (dict(link=f"{d}/afile/current", target=f"{d}/releases/r2"), errno.ENOTDIR, f"{d}/afile"),
+        (dict(link=f"{d}/" + "l" * 256, target=f"{d}/releases/r2"), errno.ENAMETOOLONG, None),
+        (dict(link=f"{d}/current", target=f"{d}/" + "t" * 256), errno.ENAMETOOLONG, f"{d}/" + "t" * 256),
+    ]
+    for kwargs, code, filename in cases:
+        got = outcome(lambda: switch(**kwargs))
+        assert got[0] != "ok" and got[1] == code, (kwargs, got)
+        if filename is not None:
+            assert got[3] == filename, (kwargs, got)
+        assert os.readlink(f"{d}/current") == "releases/r1"
+        assert tmp_leftovers(d) == []
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_switch_conflict_and_names(deploy):
+    d = deploy
+    with pytest.raises(SwitchConflict) as ei:
+        switch(f"{d}/current", f"{d}/releases/r2", expect="releases/r9")
+    assert ei.value.actual == "releases/r1" and ei.value.expected == "releases/r9"
+    assert os.readlink(f"{d}/current") == "releases/r1"
+    with pytest.raises(ValueError, match="the link or one of its letters"):
+        switch(f"{d}/current", f"{d}/current")
+    with pytest.raises(ValueError, match="may not be named A or B"):
+        switch(f"{d}/A", f"{d}/releases/r2", ab=True)
+    # 255-byte names, non-UTF-8 names: fine
+    long = "l" * 255
+    res = switch(f"{d}/{long}", f"{d}/releases/r2")
+    assert res.old is None and os.readlink(f"{d}/{long}") == "releases/r2"
+    os.mkdir(os.fsencode(d) + b"/releases/caf\xe9")
+    res = switch(f"{d}/current", os.fsdecode(os.fsencode(d) + b"/releases/caf\xe9"))
+    assert os.readlink(os.fsencode(d) + b"/current") == b"releases/caf\xe9"
+    assert tmp_leftovers(d) == []
+
+
+@pytest.mark.usefixtures("watchdog")
+def test_deleted_cwd_switch(root):
+    os.makedirs(f"{root}/rel")
+
+    def child() -> tuple:
+        os.makedirs(f"{root}/gone")
+        os.chdir(f"{root}/gone")
+        os.rmdir(f"{root}/gone")
+        return outcome(lambda: switch("current", f"{root}/rel"))
+
+    got = fork_call(child)
+    assert got[0] == "FileNotFoundError" and got[1] == errno.ENOENT, got

@@ -8,12 +8,11 @@ from __future__ import annotations
 import collections
 import functools
 import os
-import sys
 import tempfile
 
 import pytest
 
-from conftest import make_docroot_tree
+from helpers import child_env, make_docroot_tree
 from realdoc.testing import count_syscalls_in_child
 from realdoc.testing.plugin import require_strace
 
@@ -22,7 +21,7 @@ ALIASES = {"readlinkat": "readlink", "open": "openat"}
 
 def counts(code: str, setup: str) -> collections.Counter:
     require_strace()
-    trace = count_syscalls_in_child(code, setup=setup, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    trace = count_syscalls_in_child(code, setup=setup, env=child_env())
     out: collections.Counter = collections.Counter()
     for name, n in trace.counts.items():
         if n:
