@@ -1,159 +1,86 @@
-# cython: language_level=3, embedsignature=True, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, embedsignature=True
+# cython: boundscheck=False, wraparound=False, cdivision=True
 """Compiled core of realdoc: realpath, first_link and the Resolver hot path.
 
-Syscall strategy (counts per resolution; measured costs on this kind of
-machine, where one path syscall costs about 1-1.5 us and glibc realpath(3)
-of ``/tmp/x/www/current/public/assets`` costs about 12 us):
-
-realpath(path)
-    * ``""``: ENOENT, 0 syscalls.
-    * fewer than ``PROC_MIN_COMPONENTS`` (5) components, a relative path
-      counting one more: glibc's own walk, so never more syscalls than glibc:
-      ``getcwd`` for a relative path, one ``readlink`` per component (EINVAL
-      means "not a link"; a link's target is spliced in and walked), and one
-      ``readlink("dir/")`` directory check where glibc makes one (a trailing
-      ``/``, a trailing ``/.``, or ``/..`` next).  At most 40 links (ELOOP).
-    * otherwise: ``openat2(path, O_PATH|O_CLOEXEC, RESOLVE_NO_MAGICLINKS)``,
-      ``readlink("/proc/self/fd/N")``, ``close``: 3 syscalls whatever the depth
-      or number of links (glibc
-      needs at least one per component, so never more than glibc).  The
-      /proc readlink alone costs about 4 us, which is why short paths walk.
-      ENOENT and ENOTDIR from the kernel are final (glibc reaches the same
-      verdict); ELOOP (a real loop, or a /proc magic link, whose text glibc
-      reads where the kernel would jump) falls back to the walk, as does a
-      relative path starting with ``..`` (the kernel could climb out of a
-      deleted cwd, glibc fails in getcwd); EACCES and ENAMETOOLONG fall back to the walk (glibc's
-      lexical ``..`` can still succeed there), so do EMFILE/ENFILE (the walk
-      needs no descriptor), a missing /proc and an
-      answer that is not a plain absolute path (magic links, " (deleted)").
-first_link(path, start)
-    One ``readlink`` per tested component, stopping at the first link; so 1
-    when ``start`` is the link.  ``getcwd`` for a relative path.  The glibc
-    directory check as above when no link precedes a trailing ``/``.
-Resolver refresh (realpath mode), "refresh by prediction"
-    The first resolution is a plain realpath(); the first component where the
-    docroot text and the answer differ is taken as the link (the plan).  When
-    a replay of that guess fails, a walk (a readlink per component) splices
-    every link it meets and remembers where (the plan), then proves its answer
-    with ``openat2(answer, O_PATH, RESOLVE_NO_SYMLINKS)`` + ``close``.  A later
-    refresh replays the plan: one ``readlink`` per remembered link (the
-    target may have changed: that is the point), splices the targets in
-    textually, and proves the candidate with one ``openat2`` + ``close``:
-    3 syscalls for ``current -> releases/N``, 4 for ``current -> A ->
-    release``.  Splicing a link's target in place of the link is always valid
-    path algebra, and openat2 with RESOLVE_NO_SYMLINKS succeeding proves that
-    the spliced text walks through no link at all, so its lexical
-    normalisation is exactly realpath's answer.  Any surprise (a remembered
-    link is no longer a link, a new link appeared, ENOENT, no openat2 because
-    of an old kernel or a seccomp filter answering ENOSYS/EPERM) falls back to
-    a fresh walk and a new plan, or to plain realpath() when openat2 is off.
-Cache hit
-    No syscall: ``CLOCK_MONOTONIC_COARSE`` is read from the vDSO and compared
-    with the last resolution time.
-
-Threads: every syscall sequence runs without the GIL; Resolver state is read
-and written only with the GIL held, so no thread sees a half-updated entry.
-The extension is not declared free-threading compatible: on a free-threaded
-build the interpreter re-enables the GIL when it is imported.
+The pure-Python twin, ``realdoc._fastpath_py``, has the same functions with the
+same results and errors; the tests run one body against both.  The C glue
+(counted syscalls, the coarse clock, vectorcall) is in ``_fastpath.h``.
 """
 
+# Syscall strategy (the user-facing account, with measurements, is
+# docs/design-syscalls.md; tests/test_syscalls.py pins the counts).
+#
+# realpath(path): _realpath_c picks one of two routes.
+#   * The walk (_walk) is glibc realpath(3)'s, step for step, and is the
+#     reference: getcwd for a relative path; per component one readlink
+#     (EINVAL: not a link; a link's target is spliced in front of the rest and
+#     walked, at most RD_MAXSYMLINKS times, then ELOOP); a readlink("dir/")
+#     directory check where glibc makes one (_suffix_dircheck).  Any other
+#     errno is the answer.  A component that would make the path PATH_MAX
+#     bytes or longer is ENAMETOOLONG, as the kernel says to glibc's readlink.
+#   * The kernel route (_proc), from RD_PROC_MIN normal components on (a
+#     relative path counts one more, for glibc's getcwd), when the text is
+#     shorter than PATH_MAX: openat2(O_PATH, RESOLVE_NO_MAGICLINKS) +
+#     readlink("/proc/self/fd/N") + close = 3 syscalls at any depth, where
+#     glibc needs one per component.  Whenever the kernel's answer could
+#     differ from glibc's, the walk answers instead:
+#       ELOOP       a loop, or a /proc magic link (glibc reads its text);
+#       EACCES, ENAMETOOLONG
+#                   glibc's lexical '..' may still succeed;
+#       EMFILE, ENFILE
+#                   the walk needs no descriptor;
+#       ENOSYS, EPERM, EINVAL, EOPNOTSUPP
+#                   no openat2 here: g_openat2_ok goes off for the process;
+#       ENOENT, ENOTDIR
+#                   final: glibc reaches the same verdict;
+#       /proc readlink fails
+#                   no /proc: g_proc_ok goes off for the process;
+#       an answer that is not a plain absolute path
+#                   magic links, " (deleted)".
+#     A relative path whose first component is '..' walks (the kernel could
+#     climb out of a deleted cwd, where glibc fails in getcwd).
+#
+# first_link(path, start): one readlink per tested component up to the first
+# link, whose target is spliced in textually; getcwd for a relative path.
+#
+# Resolver refresh in realpath mode ("refresh by prediction"): the first
+# resolution is realpath(); where the docroot text and the answer part is
+# taken as the link (the plan).  A refresh replays the plan (_replay): one
+# readlink per remembered link, the targets spliced in textually, and the
+# candidate proved by openat2(RESOLVE_NO_SYMLINKS) + close (_prove): a path
+# that walks through no link at all normalises lexically to realpath's answer.
+# 3 syscalls for current -> releases/N.  A surprise (a remembered link is no
+# longer one, a new link, ENOENT) walks the text afresh and plans again
+# (_plan_walk); when openat2 cannot prove, plain realpath() answers.
+#
+# Threads: every syscall sequence runs without the GIL; Resolver state is read
+# and written with the GIL held.  The extension is not declared free-threading
+# compatible, so a free-threaded interpreter re-enables the GIL on import.
+
 cimport cython
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
-from libc.errno cimport errno, EINVAL, ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EACCES, ERANGE, ENOSYS, EPERM, EMFILE, ENFILE
-from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy, memcmp, strlen, memchr
+from libc.errno cimport (
+    EACCES, EINVAL, ELOOP, EMFILE, ENAMETOOLONG, ENFILE, ENOENT, ENOMEM, ENOSYS, ENOTDIR,
+    EOPNOTSUPP, EPERM, ERANGE, errno,
+)
+from libc.stdlib cimport free, malloc
+from libc.string cimport memchr, memcmp, memcpy, strlen
 
 import os
 import threading
 
 from realdoc import _common
 
-cdef extern from *:
-    """
-    #include <fcntl.h>
-    #include <unistd.h>
-    #include <stdint.h>
-    #include <stdio.h>
-    #include <time.h>
-    #include <sys/syscall.h>
-    #ifndef SYS_openat2
-    #define SYS_openat2 437
-    #endif
-    #ifndef O_PATH
-    #define O_PATH 010000000
-    #endif
-    #ifndef CLOCK_MONOTONIC_COARSE
-    #define CLOCK_MONOTONIC_COARSE CLOCK_MONOTONIC
-    #endif
-    struct rd_open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
-    #define RD_RESOLVE_NO_SYMLINKS 0x04
-    /* readlink, openat (no longer issued; kept so stats() keeps its keys), openat2, close, getcwd */
-    static unsigned long long rd_sys[5];
-    #define RD_COUNT(i) __atomic_add_fetch(&rd_sys[(i)], 1ULL, __ATOMIC_RELAXED)
-    static ssize_t rd_readlink(const char *p, char *buf, size_t n) { RD_COUNT(0); return readlink(p, buf, n); }
-    #define RD_RESOLVE_NO_MAGICLINKS 0x02
-    static int rd_openat2(const char *p, uint64_t resolve) {
-        struct rd_open_how h = { O_PATH | O_CLOEXEC, 0, resolve };
-        RD_COUNT(2);
-        return (int)syscall(SYS_openat2, AT_FDCWD, p, &h, sizeof h);
-    }
-    static int rd_openat2_nolinks(const char *p) { return rd_openat2(p, RD_RESOLVE_NO_SYMLINKS); }
-    static int rd_openat2_nomagic(const char *p) { return rd_openat2(p, RD_RESOLVE_NO_MAGICLINKS); }
-    static int rd_close(int fd) { RD_COUNT(3); return close(fd); }
-    static char *rd_getcwd(char *buf, size_t n) { RD_COUNT(4); return getcwd(buf, n); }
-    static double rd_coarse_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    }
-    static void rd_proc_fd_path(char *buf, int fd) { snprintf(buf, 40, "/proc/self/fd/%d", fd); }
-
-    /* Vectorcall for Resolver instances: calling a resolver skips tp_call's
-       argument tuple; rd_call_impl is the Cython hit path. */
-    typedef PyObject *(*rd_callfn)(PyObject *);
-    static rd_callfn rd_call_impl = NULL;
-    static PyObject *rd_resolver_vectorcall(PyObject *self, PyObject *const *args,
-                                            size_t nargsf, PyObject *kwnames) {
-        (void)args;
-        if (PyVectorcall_NARGS(nargsf) != 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
-            PyErr_SetString(PyExc_TypeError, "a Resolver is called without arguments");
-            return NULL;
-        }
-        return rd_call_impl(self);
-    }
-    static void *rd_vectorcall_ptr(void) { return (void *)rd_resolver_vectorcall; }
-    #if PY_VERSION_HEX < 0x03090000
-    #define RD_TPFLAGS_HAVE_VECTORCALL _Py_TPFLAGS_HAVE_VECTORCALL
-    #else
-    #define RD_TPFLAGS_HAVE_VECTORCALL Py_TPFLAGS_HAVE_VECTORCALL
-    #endif
-    /* Vectorcall for realdoc.resolve: one positional argument goes straight to
-       the registry lookup; anything else to the general Python-level function. */
-    static rd_callfn rd_resolve1_impl = NULL;
-    static PyObject *rd_resolve_general = NULL;
-    static PyObject *rd_resolve_vectorcall(PyObject *self, PyObject *const *args,
-                                           size_t nargsf, PyObject *kwnames) {
-        (void)self;
-        if (PyVectorcall_NARGS(nargsf) == 1 && kwnames == NULL)
-            return rd_resolve1_impl(args[0]);
-        return PyObject_Vectorcall(rd_resolve_general, args, nargsf, kwnames);
-    }
-    static void *rd_resolve_vectorcall_ptr(void) { return (void *)rd_resolve_vectorcall; }
-    static void rd_set_resolve_general(PyObject *f) { Py_XINCREF(f); rd_resolve_general = f; }
-    static void rd_enable_vectorcall(PyObject *t, Py_ssize_t off) {
-        ((PyTypeObject *)t)->tp_vectorcall_offset = off;
-        ((PyTypeObject *)t)->tp_flags |= RD_TPFLAGS_HAVE_VECTORCALL;
-    }
-    """
-    ctypedef object (*rd_callfn)(object)
-    rd_callfn rd_call_impl
-    void *rd_vectorcall_ptr()
-    rd_callfn rd_resolve1_impl
-    void *rd_resolve_vectorcall_ptr()
-    void rd_set_resolve_general(object f)
-    void rd_enable_vectorcall(object t, Py_ssize_t off)
-    unsigned long long rd_sys[5]
+cdef extern from "_fastpath.h":
+    enum rd_sys_slot:
+        RD_SYS_READLINK
+        RD_SYS_OPENAT2
+        RD_SYS_CLOSE
+        RD_SYS_GETCWD
+    enum:
+        RD_NSYS              # the number of slots
+    unsigned long long rd_sys[]
     ssize_t rd_readlink(const char *p, char *buf, size_t n) nogil
     int rd_openat2_nolinks(const char *p) nogil
     int rd_openat2_nomagic(const char *p) nogil
@@ -161,6 +88,13 @@ cdef extern from *:
     char *rd_getcwd(char *buf, size_t n) nogil
     double rd_coarse_now() nogil
     void rd_proc_fd_path(char *buf, int fd) nogil
+    ctypedef object (*rd_callfn)(object)
+    rd_callfn rd_call_impl
+    rd_callfn rd_resolve1_impl
+    void *rd_vectorcall_ptr()
+    void *rd_resolve_vectorcall_ptr()
+    void rd_set_resolve_general(object f)
+    void rd_enable_vectorcall(object t, Py_ssize_t off)
 
 cdef extern from "Python.h":
     object PyUnicode_EncodeFSDefault(object u)
@@ -171,11 +105,20 @@ cdef extern from "Python.h":
     void PyErr_Clear()
 
 cdef enum:
-    RD_PATH_MAX = 4096
-    RD_BUF = 4096 + 8
-    RD_MAXSYMLINKS = 40
-    RD_PROC_MIN = 5
-    RD_MAXPLAN = 16
+    RD_PATH_MAX = 4096       # linux/limits.h, the NUL included
+    RD_BUF = RD_PATH_MAX + 8
+    RD_MAXSYMLINKS = 40      # glibc's and the kernel's limit
+    RD_PROC_MIN = 5          # _common.PROC_MIN_COMPONENTS
+    RD_MAXPLAN = 16          # links a refresh plan remembers
+
+cdef enum Proof:             # what _prove, _replay and _plan_walk return
+    PROVEN = 0               # out holds realpath's answer
+    UNPROVEN = -1            # a surprise: walk the text afresh, plan again
+    NO_PROOF = -2            # openat2 cannot prove here: plain realpath answers
+
+cdef enum Plan:              # Resolver._nplan below 0
+    PLAN_UNKNOWN = -1        # no plan yet: the next resolution guesses one
+    PLAN_NEVER = -2          # a relative docroot: never predicted
 
 # Run-time features: switched off for the process when the kernel says no.
 cdef bint g_proc_ok = True
@@ -188,8 +131,10 @@ cdef unsigned long long g_stale = 0
 cdef unsigned long long g_tick = 0
 cdef long g_gen = 1  # bumped in a forked child: refresh flags of the parent lapse
 
-_SYSCALL_NAMES = ("readlink", "openat", "openat2", "close", "getcwd")
+# stats()["syscalls"] keys, in rd_sys_slot order
+_SYSCALL_NAMES = ("readlink", "openat2", "close", "getcwd")
 
+assert len(_SYSCALL_NAMES) == RD_NSYS
 assert _common.PATH_MAX == RD_PATH_MAX and _common.PROC_MIN_COMPONENTS == RD_PROC_MIN
 
 
@@ -219,23 +164,6 @@ def set_features(**flags):
 
 # ---------------------------------------------------------------- C helpers
 
-cdef inline bint _suffix_dircheck(const char *s) noexcept nogil:
-    """glibc's suffix_requires_dir_check: trailing '/', trailing '/.', or '/..' next."""
-    cdef char c
-    while s[0] == b'/':
-        while s[0] == b'/':
-            s += 1
-        c = s[0]
-        if c == 0:
-            return True
-        s += 1
-        if c != b'.':
-            return False
-        if s[0] == 0 or (s[0] == b'.' and (s[1] == 0 or s[1] == b'/')):
-            return True
-    return False
-
-
 cdef inline const char *_comp(const char *p, const char **endp) noexcept nogil:
     """The next component of p: its start (slashes skipped) with *endp at its end,
     or NULL at the end of the string."""
@@ -258,14 +186,52 @@ cdef inline bint _is_dotdot(const char *p, const char *end) noexcept nogil:
     return end - p == 2 and p[0] == b'.' and p[1] == b'.'
 
 
-cdef inline int _cwd_into(char *dest, size_t *dlen) noexcept nogil:
-    """getcwd into dest (1 syscall); 0, or the errno (ERANGE reported as ENAMETOOLONG)."""
-    cdef int e
-    if rd_getcwd(dest, RD_PATH_MAX) == NULL:
-        e = errno
-        return ENAMETOOLONG if e == ERANGE else e
-    dlen[0] = strlen(dest)
-    return 0
+cdef inline int _count_normal(const char *s) noexcept nogil:
+    """Components of s that are neither empty, '.' nor '..'."""
+    cdef int n = 0
+    cdef const char *end
+    while True:
+        s = _comp(s, &end)
+        if s == NULL:
+            return n
+        if not (_is_dot(s, end) or _is_dotdot(s, end)):
+            n += 1
+        s = end
+
+
+cdef inline bint _leading_dotdot(const char *s) noexcept nogil:
+    """A relative path whose first component other than '.' is '..'."""
+    if s[0] == b'/':
+        return False
+    while True:
+        while s[0] == b'/':
+            s += 1
+        if s[0] == b'.' and (s[1] == b'/' or s[1] == 0):
+            s += 1
+            continue
+        return s[0] == b'.' and s[1] == b'.' and (s[2] == b'/' or s[2] == 0)
+
+
+cdef inline bint _suffix_dircheck(const char *s) noexcept nogil:
+    """glibc's suffix_requires_dir_check: trailing '/', trailing '/.', or '/..' next."""
+    cdef char c
+    while s[0] == b'/':
+        while s[0] == b'/':
+            s += 1
+        c = s[0]
+        if c == 0:
+            return True
+        s += 1
+        if c != b'.':
+            return False
+        if s[0] == 0 or (s[0] == b'.' and (s[1] == 0 or s[1] == b'/')):
+            return True
+    return False
+
+
+cdef inline bint _ends_deleted(const char *s, size_t n) noexcept nogil:
+    """s[:n] ends in " (deleted)", the kernel's mark for an unlinked file."""
+    return n >= 10 and memcmp(s + n - 10, b" (deleted)", 10) == 0
 
 
 cdef inline size_t _pop(char *dest, size_t dlen) noexcept nogil:
@@ -279,6 +245,47 @@ cdef inline size_t _pop(char *dest, size_t dlen) noexcept nogil:
         dlen = 1
     dest[dlen] = 0
     return dlen
+
+
+cdef inline size_t _append(char *dest, size_t dlen, const char *s, size_t n,
+                           size_t cap) noexcept nogil:
+    """Append '/'+s[:n] to the absolute path dest[:dlen]; the new length, or cap
+    when the result would be cap bytes or longer."""
+    if dlen > 1:
+        if dlen + 1 + n >= cap:
+            return cap
+        dest[dlen] = b'/'
+        dlen += 1
+    elif dlen + n >= cap:
+        return cap
+    memcpy(dest + dlen, s, n)
+    dlen += n
+    dest[dlen] = 0
+    return dlen
+
+
+cdef size_t _append_rest(char *dest, size_t dlen, const char *s, size_t cap) noexcept nogil:
+    """Append the components of s (empty and '.' dropped, '..' kept); cap on overflow."""
+    cdef const char *end
+    while True:
+        s = _comp(s, &end)
+        if s == NULL:
+            return dlen
+        if not _is_dot(s, end):
+            dlen = _append(dest, dlen, s, end - s, cap)
+            if dlen == cap:
+                return cap
+        s = end
+
+
+cdef inline int _cwd_into(char *dest, size_t *dlen) noexcept nogil:
+    """getcwd into dest (1 syscall); 0, or the errno (ERANGE reported as ENAMETOOLONG)."""
+    cdef int e
+    if rd_getcwd(dest, RD_PATH_MAX) == NULL:
+        e = errno
+        return ENAMETOOLONG if e == ERANGE else e
+    dlen[0] = strlen(dest)
+    return 0
 
 
 cdef inline int _dircheck(char *dest, size_t dlen) noexcept nogil:
@@ -296,6 +303,25 @@ cdef inline int _dircheck(char *dest, size_t dlen) noexcept nogil:
         return ENOTDIR
     return 0 if e == EINVAL else e
 
+
+cdef object _raise(int err, object filename):
+    raise OSError(err, os.strerror(err), filename)
+
+
+cdef inline object _fsdecode(bytes b):
+    return PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+
+
+cdef inline tuple _as_bytes(object path, str what):
+    if type(path) is str:
+        raw = PyUnicode_EncodeFSDefault(path)
+        if memchr(PyBytes_AS_STRING(raw), 0, PyBytes_GET_SIZE(raw)) != NULL:
+            raise ValueError(f"{what} contains an embedded null byte")
+        return raw, True
+    return _common.to_bytes(path, what)
+
+
+# ------------------------------------------------------------------ realpath
 
 cdef int _walk(const char *name, char *dest, size_t *dlen_out) noexcept nogil:
     """glibc realpath(3)'s walk into dest (RD_BUF bytes); returns 0 or an errno."""
@@ -331,28 +357,22 @@ cdef int _walk(const char *name, char *dest, size_t *dlen_out) noexcept nogil:
             p = end
             continue
         saved = dlen
-        if dlen > 1:
-            if dlen + 1 + clen >= RD_PATH_MAX:
-                err = ENAMETOOLONG
-                break
-            dest[dlen] = b'/'
-            dlen += 1
-        elif dlen + clen >= RD_PATH_MAX:
+        dlen = _append(dest, dlen, p, clen, RD_PATH_MAX)
+        if dlen == RD_PATH_MAX:
+            dlen = saved
             err = ENAMETOOLONG
             break
-        memcpy(dest + dlen, p, clen)
-        dlen += clen
-        dest[dlen] = 0
         n = rd_readlink(dest, link, RD_PATH_MAX)
         if n >= 0:
             links += 1
             if links > RD_MAXSYMLINKS:
                 err = ELOOP
                 break
+            # the rest of the path now starts with the link's target
             restlen = strlen(end)
             newext = <char *>malloc(<size_t>n + restlen + 1)
             if newext == NULL:
-                err = 12  # ENOMEM
+                err = ENOMEM
                 break
             memcpy(newext, link, n)
             memcpy(newext + n, end, restlen + 1)
@@ -385,10 +405,8 @@ cdef int _walk(const char *name, char *dest, size_t *dlen_out) noexcept nogil:
 cdef int _proc(const char *name, char *out, size_t *olen, bint *fallback) noexcept nogil:
     """openat2(O_PATH, RESOLVE_NO_MAGICLINKS) + readlink(/proc/self/fd/N) + close.
 
-    Sets *fallback when the walk must answer instead: a magic link on the way
-    (glibc reads its text, the kernel would jump to the object), a loop,
-    EACCES/ENAMETOOLONG (glibc's lexical '..' may still succeed), no fd left,
-    no openat2 or no /proc, or an answer that is not a plain absolute path.
+    Returns 0 with the answer in out, or an errno that is final; sets
+    *fallback when the walk must answer instead (see the strategy above).
     """
     global g_proc_ok, g_openat2_ok
     cdef char procpath[48]
@@ -397,7 +415,7 @@ cdef int _proc(const char *name, char *out, size_t *olen, bint *fallback) noexce
     cdef ssize_t n
     if fd < 0:
         e = errno
-        if e == ENOSYS or e == EPERM or e == EINVAL or e == 95:  # 95: EOPNOTSUPP
+        if e == ENOSYS or e == EPERM or e == EINVAL or e == EOPNOTSUPP:
             g_openat2_ok = False
             fallback[0] = True
             return 0
@@ -415,78 +433,39 @@ cdef int _proc(const char *name, char *out, size_t *olen, bint *fallback) noexce
     if n >= RD_PATH_MAX:
         return ENAMETOOLONG
     out[n] = 0
-    if out[0] != b'/' or (n >= 10 and memcmp_deleted(out + n - 10)):
+    if out[0] != b'/' or _ends_deleted(out, n):
         fallback[0] = True
         return 0
     olen[0] = n
     return 0
 
 
-cdef inline bint memcmp_deleted(const char *s) noexcept nogil:
-    cdef const char *d = b" (deleted)"
-    cdef int i
-    for i in range(10):
-        if s[i] != d[i]:
-            return False
-    return True
-
-
-cdef inline int _count_normal(const char *s) noexcept nogil:
-    cdef int n = 0
-    cdef const char *end
-    while True:
-        s = _comp(s, &end)
-        if s == NULL:
-            return n
-        if not (_is_dot(s, end) or _is_dotdot(s, end)):
-            n += 1
-        s = end
-
-
-cdef inline bint _leading_dotdot(const char *s) noexcept nogil:
-    """A relative path whose first component (after '.') is '..': the kernel could
-    climb out of a deleted cwd, where glibc fails in getcwd; walk those."""
-    if s[0] == b'/':
-        return False
-    while True:
-        while s[0] == b'/':
-            s += 1
-        if s[0] == b'.' and (s[1] == b'/' or s[1] == 0):
-            s += 1
-            continue
-        return s[0] == b'.' and s[1] == b'.' and (s[2] == b'/' or s[2] == 0)
-
-
 cdef int _realpath_c(const char *name, size_t namelen, char *out, size_t *olen) noexcept nogil:
+    """realpath(3) of name into out (RD_BUF bytes): the kernel route or the walk."""
     cdef bint fallback = False
     cdef int err
-    cdef int n
     if namelen == 0:
         return ENOENT
-    if g_proc_ok and g_openat2_ok and namelen < RD_PATH_MAX and not _leading_dotdot(name):
-        n = _count_normal(name) + (1 if name[0] != b'/' else 0)
-        if n >= RD_PROC_MIN:
-            err = _proc(name, out, olen, &fallback)
-            if not fallback:
-                return err
+    if (g_proc_ok and g_openat2_ok and namelen < RD_PATH_MAX and not _leading_dotdot(name)
+            and _count_normal(name) + (name[0] != b'/') >= RD_PROC_MIN):
+        err = _proc(name, out, olen, &fallback)
+        if not fallback:
+            return err
     return _walk(name, out, olen)
 
 
-cdef object _raise(int err, object filename):
-    raise OSError(err, os.strerror(err), filename)
-
-
-cdef inline object _fsdecode(bytes b):
-    return PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
-
-
-cdef inline tuple _as_bytes(object path, str what):
-    if type(path) is str:
-        raw = PyUnicode_EncodeFSDefault(path)
-        if memchr(PyBytes_AS_STRING(raw), 0, PyBytes_GET_SIZE(raw)) != NULL:
-            raise ValueError(f"{what} contains an embedded null byte")
-        return raw, True
-    return _common.to_bytes(path, what)
+cdef bytes _realpath_bytes(bytes raw, object filename):
+    """realpath() of raw as bytes; raises OSError naming filename."""
+    cdef char out[RD_BUF]
+    cdef size_t olen = 0
+    cdef const char *c = PyBytes_AS_STRING(raw)
+    cdef size_t clen = PyBytes_GET_SIZE(raw)
+    cdef int err
+    with nogil:
+        err = _realpath_c(c, clen, out, &olen)
+    if err:
+        _raise(err, filename)
+    return PyBytes_FromStringAndSize(out, olen)
 
 
 def realpath(path):
@@ -498,46 +477,24 @@ def realpath(path):
     (``file/``, ``file/..``), OSError ELOOP (a loop or more than 40 links),
     OSError ENAMETOOLONG (result of PATH_MAX bytes or more), PermissionError,
     each with ``errno`` and ``filename``; ValueError for a NUL byte; TypeError
-    for other types.  Syscalls: see the module docstring (3 at most from five
-    components on, glibc's walk below).
+    for other types.  Syscalls: 3 at most from five components on
+    (``openat2``, ``readlink`` of ``/proc/self/fd/N``, ``close``), glibc's walk
+    below; see the design page.
     """
     cdef bytes raw
     cdef bint is_str
     raw, is_str = _as_bytes(path, "path")
-    cdef char out[RD_BUF]
-    cdef size_t olen = 0
-    cdef const char *c = PyBytes_AS_STRING(raw)
-    cdef size_t clen = PyBytes_GET_SIZE(raw)
-    cdef int err
-    with nogil:
-        err = _realpath_c(c, clen, out, &olen)
-    if err:
-        _raise(err, path)
-    res = PyBytes_FromStringAndSize(out, olen)
+    res = _realpath_bytes(raw, path)
     return _fsdecode(res) if is_str else res
 
 
-# ------------------------------------------------------------------ first_link
+# ---------------------------------------------------------------- first_link
 
-cdef inline size_t _append(char *dest, size_t dlen, const char *s, size_t n, size_t cap) noexcept nogil:
-    """Append '/'+s to the absolute path dest[:dlen]; returns the new length or cap on overflow."""
-    if dlen > 1:
-        if dlen + 1 + n >= cap:
-            return cap
-        dest[dlen] = b'/'
-        dlen += 1
-    elif dlen + n >= cap:
-        return cap
-    memcpy(dest + dlen, s, n)
-    dlen += n
-    dest[dlen] = 0
-    return dlen
-
-
-cdef int _first_link_c(const char *name, int trusted, char *dest, size_t *dlen_out) noexcept nogil:
+cdef int _first_link_c(const char *name, int trusted, char *dest,
+                       size_t *dlen_out) noexcept nogil:
     """first_link into dest (3 * RD_BUF bytes); returns 0 or an errno."""
     cdef size_t dlen = 0
-    cdef size_t clen
+    cdef size_t clen, saved
     cdef const char *p = name
     cdef const char *end
     cdef const char *t
@@ -625,18 +582,50 @@ cdef int _first_link_c(const char *name, int trusted, char *dest, size_t *dlen_o
     return 0
 
 
-cdef size_t _append_rest(char *dest, size_t dlen, const char *s, size_t cap) noexcept nogil:
-    """Append the components of s (empty and '.' dropped, '..' kept)."""
-    cdef const char *end
+cdef int _start_trusted(const char *path, const char *start) noexcept:
+    """Components of path trusted for start (its count minus one), or -1 if start
+    is not an absolute component-wise prefix of path (empty and '.' ignored)."""
+    cdef const char *pe
+    cdef const char *se
+    cdef int n = 0
+    if start[0] != b'/':
+        return -1
     while True:
-        s = _comp(s, &end)
-        if s == NULL:
-            return dlen
-        if not _is_dot(s, end):
-            dlen = _append(dest, dlen, s, end - s, cap)
-            if dlen == cap:
-                return cap
-        s = end
+        while start[0] == b'/' or (start[0] == b'.' and (start[1] == b'/' or start[1] == 0)):
+            start += 1
+        while path[0] == b'/' or (path[0] == b'.' and (path[1] == b'/' or path[1] == 0)):
+            path += 1
+        if start[0] == 0:
+            return n - 1 if n > 0 else 0
+        se = start
+        while se[0] != 0 and se[0] != b'/':
+            se += 1
+        pe = path
+        while pe[0] != 0 and pe[0] != b'/':
+            pe += 1
+        if se - start != pe - path or memcmp(start, path, se - start) != 0:
+            return -1
+        n += 1
+        start = se
+        path = pe
+
+
+cdef bytes _first_link_bytes(bytes raw, int trusted, object filename):
+    """first_link() of raw as bytes; raises OSError naming filename."""
+    cdef char *out = <char *>malloc(3 * RD_BUF)
+    if out == NULL:
+        raise MemoryError()
+    cdef size_t olen = 0
+    cdef const char *c = PyBytes_AS_STRING(raw)
+    cdef int err
+    try:
+        with nogil:
+            err = _first_link_c(c, trusted, out, &olen)
+        if err:
+            _raise(err, filename)
+        return PyBytes_FromStringAndSize(out, olen)
+    finally:
+        free(out)
 
 
 def first_link(path, start=None):
@@ -669,52 +658,7 @@ def first_link(path, start=None):
     return _fsdecode(res) if is_str else res
 
 
-cdef int _start_trusted(const char *path, const char *start) noexcept:
-    """Components of path trusted for start (its count minus one), or -1 if start
-    is not an absolute component-wise prefix of path (empty and '.' ignored)."""
-    cdef const char *pe
-    cdef const char *se
-    cdef int n = 0
-    if start[0] != b'/':
-        return -1
-    while True:
-        while start[0] == b'/' or (start[0] == b'.' and (start[1] == b'/' or start[1] == 0)):
-            start += 1
-        while path[0] == b'/' or (path[0] == b'.' and (path[1] == b'/' or path[1] == 0)):
-            path += 1
-        if start[0] == 0:
-            return n - 1 if n > 0 else 0
-        se = start
-        while se[0] != 0 and se[0] != b'/':
-            se += 1
-        pe = path
-        while pe[0] != 0 and pe[0] != b'/':
-            pe += 1
-        if se - start != pe - path or memcmp(start, path, se - start) != 0:
-            return -1
-        n += 1
-        start = se
-        path = pe
-
-
-cdef bytes _first_link_bytes(bytes raw, int trusted, object filename):
-    cdef char *out = <char *>malloc(3 * RD_BUF)
-    if out == NULL:
-        raise MemoryError()
-    cdef size_t olen = 0
-    cdef const char *c = PyBytes_AS_STRING(raw)
-    cdef int err
-    try:
-        with nogil:
-            err = _first_link_c(c, trusted, out, &olen)
-        if err:
-            _raise(err, filename)
-        return PyBytes_FromStringAndSize(out, olen)
-    finally:
-        free(out)
-
-
-# --------------------------------------------------- refresh by prediction
+# ----------------------------------------------------- refresh by prediction
 
 cdef inline int _find_comp(const char *r, int index, size_t *cs, size_t *ce) noexcept nogil:
     """Locate component `index` of r (empty and '.' not counted); 0 if found."""
@@ -734,8 +678,10 @@ cdef inline int _find_comp(const char *r, int index, size_t *cs, size_t *ce) noe
         p = end
 
 
-cdef int _splice(char *r, size_t *rlen, size_t cs, size_t ce, const char *t, size_t tn) noexcept nogil:
-    """Replace r[cs:ce] (a link) by its target t; absolute targets drop r[:ce]."""
+cdef int _splice(char *r, size_t *rlen, size_t cs, size_t ce, const char *t,
+                 size_t tn) noexcept nogil:
+    """Replace r[cs:ce] (a link) by its target t; absolute targets drop r[:ce].
+    0, or -1 when the result would be PATH_MAX bytes or longer."""
     cdef size_t restlen = rlen[0] - ce
     cdef char tmp[RD_BUF]
     if restlen >= RD_BUF:
@@ -752,12 +698,8 @@ cdef int _splice(char *r, size_t *rlen, size_t cs, size_t ce, const char *t, siz
     return 0
 
 
-cdef int _prove(char *r, size_t rlen, bint dirslash, char *out, size_t *olen) noexcept nogil:
-    """openat2(r, RESOLVE_NO_SYMLINKS) + close, then normalise r lexically into out.
-
-    Returns 0 (out holds realpath's answer), -1 (not proven: fall back) or
-    -2 (openat2 unusable here).
-    """
+cdef Proof _prove(char *r, size_t rlen, bint dirslash, char *out, size_t *olen) noexcept nogil:
+    """openat2(r, RESOLVE_NO_SYMLINKS) + close, then normalise r lexically into out."""
     global g_openat2_ok
     cdef int fd, e
     cdef const char *p
@@ -765,17 +707,17 @@ cdef int _prove(char *r, size_t rlen, bint dirslash, char *out, size_t *olen) no
     cdef size_t dlen
     if dirslash:
         if rlen + 1 >= RD_PATH_MAX:
-            return -1
+            return UNPROVEN
         r[rlen] = b'/'
         r[rlen + 1] = 0
     fd = rd_openat2_nolinks(r)
     e = errno
     r[rlen] = 0
     if fd < 0:
-        if e == ENOSYS or e == EPERM or e == EINVAL or e == 95:  # 95: EOPNOTSUPP
+        if e == ENOSYS or e == EPERM or e == EINVAL or e == EOPNOTSUPP:
             g_openat2_ok = False
-            return -2
-        return -1
+            return NO_PROOF
+        return UNPROVEN
     rd_close(fd)
     out[0] = b'/'
     out[1] = 0
@@ -792,18 +734,15 @@ cdef int _prove(char *r, size_t rlen, bint dirslash, char *out, size_t *olen) no
         else:
             dlen = _append(out, dlen, p, end - p, RD_PATH_MAX)
             if dlen == RD_PATH_MAX:
-                return -1
+                return UNPROVEN
         p = end
     olen[0] = dlen
-    return 0
+    return PROVEN
 
 
-cdef int _plan_walk(const char *docroot, size_t dlen0, bint dirslash, int *plan, int *nplan,
-                    char *out, size_t *olen) noexcept nogil:
-    """Walk the docroot text, splicing links in place and recording where; then prove.
-
-    Returns 0 with a plan and the answer, or nonzero (fall back to realpath()).
-    """
+cdef Proof _plan_walk(const char *docroot, size_t dlen0, bint dirslash, int *plan, int *nplan,
+                      char *out, size_t *olen) noexcept nogil:
+    """Walk the docroot text, splicing links in place and recording where; then prove."""
     cdef char r[RD_BUF]
     cdef char link[RD_BUF]
     cdef size_t rlen = dlen0
@@ -814,7 +753,7 @@ cdef int _plan_walk(const char *docroot, size_t dlen0, bint dirslash, int *plan,
     cdef char saved
     nplan[0] = 0
     if dlen0 >= RD_PATH_MAX:
-        return -1
+        return UNPROVEN
     memcpy(r, docroot, dlen0 + 1)
     while _find_comp(r, index, &cs, &ce) == 0:
         if ce - cs == 2 and r[cs] == b'.' and r[cs + 1] == b'.':
@@ -826,24 +765,24 @@ cdef int _plan_walk(const char *docroot, size_t dlen0, bint dirslash, int *plan,
         r[ce] = saved
         if n < 0:
             if errno != EINVAL:
-                return -1
+                return UNPROVEN
             index += 1
             continue
         links += 1
         if links > RD_MAXSYMLINKS or nplan[0] >= RD_MAXPLAN:
-            return -1
+            return UNPROVEN
         plan[nplan[0]] = index
         nplan[0] += 1
         link[n] = 0
         if _splice(r, &rlen, cs, ce, link, n) != 0:
-            return -1
+            return UNPROVEN
         if link[0] == b'/':
             index = 0
     return _prove(r, rlen, dirslash, out, olen)
 
 
-cdef int _replay(const char *docroot, size_t dlen0, bint dirslash, const int *plan, int nplan,
-                 char *out, size_t *olen) noexcept nogil:
+cdef Proof _replay(const char *docroot, size_t dlen0, bint dirslash, const int *plan,
+                   int nplan, char *out, size_t *olen) noexcept nogil:
     """Re-read the remembered links, splice, prove: the 3-syscall refresh."""
     cdef char r[RD_BUF]
     cdef char link[RD_BUF]
@@ -853,20 +792,20 @@ cdef int _replay(const char *docroot, size_t dlen0, bint dirslash, const int *pl
     cdef char saved
     cdef int i
     if dlen0 >= RD_PATH_MAX:
-        return -1
+        return UNPROVEN
     memcpy(r, docroot, dlen0 + 1)
     for i in range(nplan):
         if _find_comp(r, plan[i], &cs, &ce) != 0:
-            return -1
+            return UNPROVEN
         saved = r[ce]
         r[ce] = 0
         n = rd_readlink(r, link, RD_PATH_MAX)
         r[ce] = saved
         if n < 0:
-            return -1
+            return UNPROVEN
         link[n] = 0
         if _splice(r, &rlen, cs, ce, link, n) != 0:
-            return -1
+            return UNPROVEN
     return _prove(r, rlen, dirslash, out, olen)
 
 
@@ -908,7 +847,7 @@ cdef class Resolver:
     cdef long _busy            # == g_gen while a thread refreshes
     cdef object _clock
     cdef int _plan[RD_MAXPLAN]
-    cdef int _nplan            # -1: no plan yet
+    cdef int _nplan            # links in _plan, or a Plan state
     cdef readonly unsigned long long _tick   # resolve()'s last use (LRU); read by LruIndex
     cdef void *_vectorcall       # see rd_resolver_vectorcall
     cdef object __weakref__
@@ -939,7 +878,7 @@ cdef class Resolver:
         self._norm = b"/" + b"/".join(comps)
         # "x/" and "x/." oblige x to be a directory; "x/.." stays in _norm
         self._dirslash = raw.endswith((b"/", b"/."))
-        self._nplan = -1 if raw[:1] == b"/" else -2  # -2: never predict (relative)
+        self._nplan = PLAN_UNKNOWN if raw[:1] == b"/" else PLAN_NEVER
         self._value = None
         self._resolved_at = float("-inf")
         self._retry_at = float("-inf")
@@ -1042,7 +981,7 @@ cdef class Resolver:
         cdef size_t olen = 0
         cdef int plan[RD_MAXPLAN]
         cdef int nplan = self._nplan
-        cdef int rc = -1
+        cdef Proof rc = UNPROVEN
         cdef int i
         cdef const char *norm
         cdef size_t nlen
@@ -1051,9 +990,9 @@ cdef class Resolver:
             raise TypeError("this Resolver was not initialised (Resolver.__new__ without __init__)")
         if self._mode != 0:
             return _first_link_bytes(self._raw, self._trusted, self._docroot)
-        if nplan == -2 or not g_openat2_ok:
+        if nplan == PLAN_NEVER or not g_openat2_ok:
             return _realpath_bytes(self._raw, self._docroot)
-        if nplan == -1:
+        if nplan == PLAN_UNKNOWN:
             # First resolution: plain realpath (3 syscalls on a deep path), then
             # guess the plan: one link where the docroot text and the answer part.
             res = _realpath_bytes(self._raw, self._docroot)
@@ -1071,16 +1010,16 @@ cdef class Resolver:
         with nogil:
             if nplan >= 0:
                 rc = _replay(norm, nlen, dirslash, plan, nplan, out, &olen)
-            if rc != 0 and rc != -2:
+            if rc != PROVEN and rc != NO_PROOF:
                 rc = _plan_walk(norm, nlen, dirslash, plan, &nplan, out, &olen)
-                if rc != 0:
-                    nplan = -1
-        if rc == 0:
+                if rc != PROVEN:
+                    nplan = PLAN_UNKNOWN
+        if rc == PROVEN:
             self._nplan = nplan
             for i in range(nplan):
                 self._plan[i] = plan[i]
             return PyBytes_FromStringAndSize(out, olen)
-        self._nplan = -1
+        self._nplan = PLAN_UNKNOWN
         return _realpath_bytes(self._raw, self._docroot)
 
     cdef object _refresh(self, double now):
@@ -1151,19 +1090,6 @@ cdef _install_vectorcall():
 
 
 _install_vectorcall()
-
-
-cdef bytes _realpath_bytes(bytes raw, object filename):
-    cdef char out[RD_BUF]
-    cdef size_t olen = 0
-    cdef const char *c = PyBytes_AS_STRING(raw)
-    cdef size_t clen = PyBytes_GET_SIZE(raw)
-    cdef int err
-    with nogil:
-        err = _realpath_c(c, clen, out, &olen)
-    if err:
-        _raise(err, filename)
-    return PyBytes_FromStringAndSize(out, olen)
 
 
 # -------------------------------------------------------------------- registry
@@ -1333,7 +1259,7 @@ def clear(prefix=None):
 def _reset_stats():
     global g_hits, g_misses, g_errors, g_stale
     cdef int i
-    for i in range(5):
+    for i in range(RD_NSYS):
         rd_sys[i] = 0
     g_hits = g_misses = g_errors = g_stale = 0
 

@@ -72,7 +72,7 @@ _features: Dict[str, bool] = {
     "openat2": _syscall is not None,  # used by the proc route; refreshes use realpath()
 }
 
-_SYSCALL_NAMES = ("readlink", "openat", "openat2", "close", "getcwd")
+_SYSCALL_NAMES = ("readlink", "openat2", "close", "getcwd")
 _sys: Dict[str, int] = dict.fromkeys(_SYSCALL_NAMES, 0)
 # hits, misses, errors, stale_served
 _ctr: List[int] = [0, 0, 0, 0]
