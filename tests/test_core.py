@@ -845,3 +845,193 @@ def test_docroot_that_is_a_file(impl, site_paths):
         expect_os_error(got, errno.ENOTDIR, f + "/")
     assert agree(impl, lambda m: m.Resolver(f + "/", on_error="passthrough")()) == ("ok", f + "/")
     expect_os_error(agree(impl, lambda m: m.resolve(f + "/public")), errno.ENOTDIR, f + "/public")
+
+
+# ------------------------------------ kernel features, PATH_MAX and deep trees
+
+def _deep_dirs(base, length):
+    """A directory under base whose real path is ``length`` bytes, with a file ``f``
+    in it; the path is usable only through dir_fd or chdir past PATH_MAX."""
+    deep = make_dirs_beyond_path_max(base, length)
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for c in deep[len(base) + 1:].split("/"):
+            nfd = os.open(c, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        os.close(os.open("f", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+    return deep
+
+
+def _libc_realpath_pathmax(p):
+    """glibc realpath(3) into a PATH_MAX buffer, as realdoc's contract reads it, as
+    an :func:`outcome` (reference.libc_realpath lets glibc allocate: no length check)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.realpath.restype = ctypes.c_char_p
+    libc.realpath.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    buf = ctypes.create_string_buffer(PATH_MAX)
+    ctypes.set_errno(0)
+    if libc.realpath(p, buf) is None:
+        code = ctypes.get_errno()
+        e = OSError(code, os.strerror(code), p)
+        return (type(e).__name__, code, e.strerror, p)
+    return ("ok", buf.value)
+
+
+@pytest.fixture
+def long_answer(tmp_path):
+    """``(path, deep)``: ``path`` is short and deep (5+ components) but its answer
+    ``deep`` is more than PATH_MAX bytes long: ``tmp/l`` links to a prefix of it."""
+    deep = _deep_dirs(str(tmp_path), 4300)
+    comps = deep[len(str(tmp_path)) + 1:].split("/")
+    prefix, rest = str(tmp_path), []
+    for i, c in enumerate(comps):
+        if len(prefix) + 1 + len(c) >= 3900:
+            rest = comps[i:]
+            break
+        prefix += "/" + c
+    os.symlink(prefix, str(tmp_path / "l"))
+    return os.fsencode(str(tmp_path / "l") + "/" + "/".join(rest)), deep
+
+
+def _syscalls_of(impl, fn, *args):
+    before = impl.stats()["syscalls"]
+    fn(*args)
+    after = impl.stats()["syscalls"]
+    return {k: after[k] - before[k] for k in after if after[k] != before[k]}
+
+
+def test_an_answer_past_path_max_leaves_proc_on(impl, tree, long_answer):
+    """#14.2: the /proc readlink of a 4,096-byte answer fails with ENAMETOOLONG for
+    that path only; the feature stays on and deep paths keep costing 3 syscalls."""
+    root, www, docroot = tree
+    path, deep = long_answer
+    expect_os_error(_libc_realpath_pathmax(path), errno.ENAMETOOLONG, path)
+    with pytest.raises(OSError) as info:
+        impl.realpath(path)
+    assert info.value.errno == errno.ENAMETOOLONG
+    assert impl.features()["proc"] is True
+    assert _syscalls_of(impl, impl.realpath, docroot) == {"openat2": 1, "readlink": 1, "close": 1}
+
+
+def _seccomp_openat2(err, path=None):
+    """Make openat2 fail with ``err`` in this process (a forked child): for every
+    call, or only when its pathname argument is the buffer of the bytes ``path``
+    (a per-path refusal, as a FUSE filesystem can give; seccomp sees pointers)."""
+    import ctypes
+    import struct
+    import sys
+    if sys.byteorder != "little" or not sys.platform.startswith("linux"):
+        pytest.skip("the seccomp filter is written for little-endian Linux")
+    ld, jeq, ret = 0x20, 0x15, 0x06
+    errno_ret, allow = 0x00050000 | err, 0x7FFF0000
+    if path is None:
+        prog = [(ld, 0, 0, 0), (jeq, 0, 1, 437), (ret, 0, 0, errno_ret), (ret, 0, 0, allow)]
+    else:
+        addr = ctypes.cast(ctypes.c_char_p(path), ctypes.c_void_p).value
+        prog = [(ld, 0, 0, 0), (jeq, 0, 5, 437),            # nr == openat2
+                (ld, 0, 0, 24), (jeq, 0, 3, addr & 0xFFFFFFFF),  # args[1], low word
+                (ld, 0, 0, 28), (jeq, 0, 1, addr >> 32),         # args[1], high word
+                (ret, 0, 0, errno_ret), (ret, 0, 0, allow)]
+    raw = b"".join(struct.pack("=HBBI", *ins) for ins in prog)
+    buf = ctypes.create_string_buffer(raw, len(raw))
+
+    class Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = Fprog(len(prog), ctypes.addressof(buf))
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+    assert libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0, ctypes.get_errno()  # SECCOMP
+
+
+@pytest.mark.parametrize("err", [errno.EPERM, errno.EINVAL], ids=["EPERM", "EINVAL"])
+def test_a_per_path_openat2_refusal_leaves_openat2_on(impl, tree, err):
+    """#14.2: openat2 refusing one path (EPERM/EINVAL) makes that call walk; openat2
+    stays on, and other deep paths keep costing 3 syscalls."""
+    root, www, docroot = tree
+    refused = os.fsencode(docroot)
+    other = os.fsencode(str(www / "releases/r1/public/assets"))
+    expect = os.fsencode(os.path.realpath(docroot))
+
+    def child():
+        _seccomp_openat2(err, refused)
+        got = impl.realpath(refused)
+        return got, impl.features(), _syscalls_of(impl, impl.realpath, other)
+
+    got, features, calls = fork_call(child)
+    assert got == expect
+    assert features == {"proc": True, "openat2": True}
+    assert calls == {"openat2": 1, "readlink": 1, "close": 1}
+
+
+@pytest.mark.parametrize("err", [errno.EPERM, errno.ENOSYS], ids=["EPERM", "ENOSYS"])
+def test_a_sandbox_without_openat2_switches_it_off(impl, tree, err):
+    """A seccomp filter refusing every openat2 (the plain path "/" too): the feature
+    goes off for the process and realpath walks, with the same answers."""
+    root, www, docroot = tree
+
+    def child():
+        _seccomp_openat2(err)
+        got = impl.realpath(docroot)
+        return got, impl.features()["openat2"], impl.realpath(docroot)
+
+    first, openat2_on, again = fork_call(child)
+    assert first == again == os.path.realpath(docroot)
+    assert openat2_on is False
+
+
+def test_a_working_directory_past_path_max_is_glibc_s(impl, tmp_path):
+    """#14.8: with a 4,438-byte working directory, realpath() and first_link() answer
+    as glibc realpath(3) with a PATH_MAX buffer: '..' climbs lexically out of it,
+    an answer of PATH_MAX bytes or more is ENAMETOOLONG."""
+    (tmp_path / "short" / "a" / "b" / "c").mkdir(parents=True)
+    base = str(tmp_path / "w")
+    os.mkdir(base)
+    deep = _deep_dirs(base, 4438)
+    cases = [".", "./", "..", "../" * 20, "../" * 20 + ".", "../" * 21 + "w",
+             "../" * 20 + "nope", "../" * 19 + "x/..", "f", "up/a/b/c",
+             "up/a/b/c/../../a/b/c", "./up/a/b/c/" + "./" * 3]
+
+    def child():
+        os.chdir(base)
+        for c in deep[len(base) + 1:].split("/"):
+            os.chdir(c)
+        os.symlink(str(tmp_path / "short"), "up")
+        cwd = os.getcwdb()
+        out = []
+        for p in cases:
+            b = os.fsencode(p)
+            out.append((p, outcome(impl.realpath, b), _libc_realpath_pathmax(b),
+                        outcome(impl.first_link, b)))
+        return len(cwd), out
+
+    cwd_len, results = fork_call(child)
+    assert cwd_len == 4438
+    for p, ours, libc, fl in results:
+        assert ours == libc, p
+    by_case = {p: (ours, fl) for p, ours, libc, fl in results}
+    climbed = by_case["../" * 20][0]
+    assert climbed == ("ok", os.fsencode("/".join(deep.split("/")[:-20])))
+    expect_os_error(by_case["."][0], errno.ENAMETOOLONG, b".")
+    # first_link takes '..' lexically as well, and finds no link on the way up
+    assert by_case["../" * 20][1] == climbed
+    expect_os_error(by_case["."][1], errno.ENAMETOOLONG, b".")
+
+
+@pytest.mark.parametrize("features", [dict(proc=True), dict(proc=False)], ids=["proc", "walk"])
+def test_past_path_max_the_errno_is_glibc_s(impl, long_answer, features):
+    """#14.9: a path whose walk passes PATH_MAX before a missing component or a file
+    is ENAMETOOLONG, as glibc and the walk say, not the kernel's ENOENT/ENOTDIR."""
+    impl.set_features(**features)
+    path, deep = long_answer
+    for tail in (b"/nope", b"/f/x", b"/f/", b"/nope/../.."):
+        p = path + tail
+        expect_os_error(_libc_realpath_pathmax(p), errno.ENAMETOOLONG, p)
+        with pytest.raises(OSError) as info:
+            impl.realpath(p)
+        assert info.value.errno == errno.ENAMETOOLONG, p
+        assert info.value.filename == p

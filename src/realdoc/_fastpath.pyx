@@ -22,23 +22,26 @@ same results and errors; the tests run one body against both.  The C glue
 #     relative path counts one more, for glibc's getcwd), when the text is
 #     shorter than PATH_MAX: openat2(O_PATH, RESOLVE_NO_MAGICLINKS) +
 #     readlink("/proc/self/fd/N") + close = 3 syscalls at any depth, where
-#     glibc needs one per component.  Whenever the kernel's answer could
-#     differ from glibc's, the walk answers instead:
-#       ELOOP       a loop, or a /proc magic link (glibc reads its text);
-#       EACCES, ENAMETOOLONG
-#                   glibc's lexical '..' may still succeed;
-#       EMFILE, ENFILE
-#                   the walk needs no descriptor;
-#       ENOSYS, EPERM, EINVAL, EOPNOTSUPP
-#                   no openat2 here: g_openat2_ok goes off for the process;
-#       ENOENT, ENOTDIR
-#                   final: glibc reaches the same verdict;
-#       /proc readlink fails
-#                   no /proc: g_proc_ok goes off for the process;
-#       an answer that is not a plain absolute path
-#                   magic links, " (deleted)".
+#     glibc needs one per component.  A relative path first costs a getcwd
+#     (_cwd_short): only when cwd + '/' + path is shorter than PATH_MAX can
+#     glibc's walk not meet PATH_MAX before the kernel's answer; otherwise it
+#     walks.  The kernel's verdict is taken only when it is an answer: every
+#     openat2 error makes the walk decide (ELOOP: a loop or a /proc magic link,
+#     whose text glibc reads; EACCES, ENAMETOOLONG: glibc's lexical '..' may
+#     still succeed; ENOENT, ENOTDIR: glibc's walk may meet PATH_MAX first and
+#     say ENAMETOOLONG; EMFILE, ENFILE: the walk needs no descriptor), and so
+#     does a /proc answer that is not a plain absolute path (magic links,
+#     " (deleted)") or is PATH_MAX bytes or more (the readlink's ENAMETOOLONG).
 #     A relative path whose first component is '..' walks (the kernel could
 #     climb out of a deleted cwd, where glibc fails in getcwd).
+#   * A feature goes off for the process (g_openat2_ok, g_proc_ok) only when
+#     the process lacks it, never for one path (_openat2_missing): openat2
+#     ENOSYS, or EPERM/EINVAL/EOPNOTSUPP that openat2("/") repeats (a seccomp
+#     filter); the /proc readlink failing with anything but ENAMETOOLONG.
+#   * The walk and its getcwd follow glibc past PATH_MAX too: a working
+#     directory of PATH_MAX bytes or more is read into a larger buffer and
+#     climbed lexically by leading '..' (_cwd_into); an answer of PATH_MAX
+#     bytes or more is ENAMETOOLONG (glibc's realpath into a PATH_MAX buffer).
 #
 # first_link(path, start): one readlink per tested component up to the first
 # link, whose target is spliced in textually; getcwd for a relative path.
@@ -61,9 +64,10 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
 from libc.errno cimport (
-    EACCES, EINVAL, ELOOP, EMFILE, ENAMETOOLONG, ENFILE, ENOENT, ENOMEM, ENOSYS, ENOTDIR,
-    EOPNOTSUPP, EPERM, ERANGE, errno,
+    EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOMEM, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, ERANGE,
+    errno,
 )
+from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memchr, memcmp, memcpy, strlen
 
@@ -82,12 +86,16 @@ cdef extern from "_fastpath.h":
         RD_NSYS              # the number of slots
     unsigned long long rd_sys[]
     ssize_t rd_readlink(const char *p, char *buf, size_t n) nogil
+    int rd_openat2(const char *p, uint64_t resolve) nogil
     int rd_openat2_nolinks(const char *p) nogil
     int rd_openat2_nomagic(const char *p) nogil
     int rd_close(int fd) nogil
     char *rd_getcwd(char *buf, size_t n) nogil
     double rd_coarse_now() nogil
     void rd_proc_fd_path(char *buf, int fd) nogil
+    enum:
+        RD_RESOLVE_NO_MAGICLINKS
+        RD_RESOLVE_NO_SYMLINKS
     ctypedef object (*rd_callfn)(object)
     rd_callfn rd_call_impl
     rd_callfn rd_resolve1_impl
@@ -278,14 +286,85 @@ cdef size_t _append_rest(char *dest, size_t dlen, const char *s, size_t cap) noe
         s = end
 
 
-cdef inline int _cwd_into(char *dest, size_t *dlen) noexcept nogil:
-    """getcwd into dest (1 syscall); 0, or the errno (ERANGE reported as ENAMETOOLONG)."""
+cdef int _cwd_into(char *dest, size_t *dlen, const char **rest) noexcept nogil:
+    """getcwd into dest (RD_BUF bytes; 1 syscall); 0, or getcwd's errno.
+
+    A working directory of PATH_MAX bytes or more is taken as glibc's realpath
+    takes it: getcwd again into a buffer large enough, the leading '.' and '..'
+    components of *rest applied lexically (*rest is advanced past them), and
+    ENAMETOOLONG when the result is still PATH_MAX bytes or more (glibc's next
+    readlink, or its final length check, says the same).
+    """
+    cdef size_t cap = 2 * RD_PATH_MAX
+    cdef size_t blen
+    cdef char *big
+    cdef const char *p
+    cdef const char *c
+    cdef const char *end
     cdef int e
-    if rd_getcwd(dest, RD_PATH_MAX) == NULL:
+    if rd_getcwd(dest, RD_PATH_MAX) != NULL:
+        dlen[0] = strlen(dest)
+        return 0
+    e = errno
+    if e != ERANGE:
+        return e
+    while True:
+        big = <char *>malloc(cap)
+        if big == NULL:
+            return ENOMEM
+        if rd_getcwd(big, cap) != NULL:
+            break
         e = errno
-        return ENAMETOOLONG if e == ERANGE else e
-    dlen[0] = strlen(dest)
+        free(big)
+        if e != ERANGE:
+            return e
+        cap *= 2
+    blen = strlen(big)
+    p = rest[0]
+    while True:
+        c = _comp(p, &end)
+        if c == NULL or not (_is_dot(c, end) or _is_dotdot(c, end)):
+            break
+        if _is_dotdot(c, end):
+            blen = _pop(big, blen)
+        p = end
+    if blen >= RD_PATH_MAX:
+        free(big)
+        return ENAMETOOLONG
+    memcpy(dest, big, blen + 1)
+    free(big)
+    dlen[0] = blen
+    rest[0] = p
     return 0
+
+
+cdef inline bint _cwd_short(const char *name, size_t namelen, char *scratch) noexcept nogil:
+    """getcwd (1 syscall): True when cwd + '/' + name is shorter than PATH_MAX, so
+    glibc's walk of the relative name meets PATH_MAX only through links."""
+    if rd_getcwd(scratch, RD_PATH_MAX) == NULL:
+        return False
+    return strlen(scratch) + 1 + namelen < RD_PATH_MAX
+
+
+cdef bint _openat2_missing(int e, uint64_t resolve) noexcept nogil:
+    """After openat2(..., resolve) failed with e: does this process lack openat2?
+
+    ENOSYS: the kernel, or a seccomp filter, has none.  EPERM, EINVAL and
+    EOPNOTSUPP come from a seccomp filter or from one path's filesystem:
+    openat2("/") with the same flags tells which (1 or 2 syscalls, on this error
+    path only).  Any other errno is about the path.
+    """
+    cdef int fd
+    if e == ENOSYS:
+        return True
+    if e != EPERM and e != EINVAL and e != EOPNOTSUPP:
+        return False
+    fd = rd_openat2("/", resolve)
+    if fd >= 0:
+        rd_close(fd)
+        return False
+    e2 = errno
+    return e2 == e or e2 == ENOSYS
 
 
 cdef inline int _dircheck(char *dest, size_t dlen) noexcept nogil:
@@ -341,7 +420,7 @@ cdef int _walk(const char *name, char *dest, size_t *dlen_out) noexcept nogil:
         dest[1] = 0
         dlen = 1
     else:
-        e = _cwd_into(dest, &dlen)
+        e = _cwd_into(dest, &dlen, &p)
         if e:
             return e
     while True:
@@ -402,11 +481,12 @@ cdef int _walk(const char *name, char *dest, size_t *dlen_out) noexcept nogil:
     return err
 
 
-cdef int _proc(const char *name, char *out, size_t *olen, bint *fallback) noexcept nogil:
+cdef bint _proc(const char *name, char *out, size_t *olen) noexcept nogil:
     """openat2(O_PATH, RESOLVE_NO_MAGICLINKS) + readlink(/proc/self/fd/N) + close.
 
-    Returns 0 with the answer in out, or an errno that is final; sets
-    *fallback when the walk must answer instead (see the strategy above).
+    True with the answer in out; False when the walk must answer instead (every
+    openat2 error, and the cases listed in the strategy above).  Only a missing
+    feature switches it off for the process.
     """
     global g_proc_ok, g_openat2_ok
     cdef char procpath[48]
@@ -414,43 +494,35 @@ cdef int _proc(const char *name, char *out, size_t *olen, bint *fallback) noexce
     cdef int e
     cdef ssize_t n
     if fd < 0:
-        e = errno
-        if e == ENOSYS or e == EPERM or e == EINVAL or e == EOPNOTSUPP:
+        if _openat2_missing(errno, RD_RESOLVE_NO_MAGICLINKS):
             g_openat2_ok = False
-            fallback[0] = True
-            return 0
-        if e == EACCES or e == ENAMETOOLONG or e == EMFILE or e == ENFILE or e == ELOOP:
-            fallback[0] = True
-            return 0
-        return e
+        return False
     rd_proc_fd_path(procpath, fd)
     n = rd_readlink(procpath, out, RD_PATH_MAX)
+    e = errno
     rd_close(fd)
     if n < 0:
-        g_proc_ok = False  # no /proc here: walk from now on
-        fallback[0] = True
-        return 0
+        if e != ENAMETOOLONG:  # ENAMETOOLONG: this answer is PATH_MAX bytes or more
+            g_proc_ok = False  # no /proc here: walk from now on
+        return False
     if n >= RD_PATH_MAX:
-        return ENAMETOOLONG
+        return False
     out[n] = 0
     if out[0] != b'/' or _ends_deleted(out, n):
-        fallback[0] = True
-        return 0
+        return False
     olen[0] = n
-    return 0
+    return True
 
 
 cdef int _realpath_c(const char *name, size_t namelen, char *out, size_t *olen) noexcept nogil:
     """realpath(3) of name into out (RD_BUF bytes): the kernel route or the walk."""
-    cdef bint fallback = False
-    cdef int err
     if namelen == 0:
         return ENOENT
     if (g_proc_ok and g_openat2_ok and namelen < RD_PATH_MAX and not _leading_dotdot(name)
-            and _count_normal(name) + (name[0] != b'/') >= RD_PROC_MIN):
-        err = _proc(name, out, olen, &fallback)
-        if not fallback:
-            return err
+            and _count_normal(name) + (name[0] != b'/') >= RD_PROC_MIN
+            and (name[0] == b'/' or _cwd_short(name, namelen, out))
+            and _proc(name, out, olen)):
+        return 0
     return _walk(name, out, olen)
 
 
@@ -512,7 +584,7 @@ cdef int _first_link_c(const char *name, int trusted, char *dest,
         dest[1] = 0
         dlen = 1
     else:
-        e = _cwd_into(dest, &dlen)
+        e = _cwd_into(dest, &dlen, &p)  # takes leading '..' only past PATH_MAX
         if e:
             return e
         trusted = 0
@@ -715,8 +787,9 @@ cdef Proof _prove(char *r, size_t rlen, bint dirslash, char *out, size_t *olen) 
     r[rlen] = 0
     if fd < 0:
         if e == ENOSYS or e == EPERM or e == EINVAL or e == EOPNOTSUPP:
-            g_openat2_ok = False
-            return NO_PROOF
+            if _openat2_missing(e, RD_RESOLVE_NO_SYMLINKS):
+                g_openat2_ok = False
+            return NO_PROOF  # refused for this path, or no openat2 at all
         return UNPROVEN
     rd_close(fd)
     out[0] = b'/'

@@ -114,7 +114,12 @@ def _getcwd() -> bytes:
 # ------------------------------------------------------------------ resolution
 
 def _walk(raw: bytes, filename: Any) -> bytes:
-    """glibc's realpath walk: one readlink per component; raises OSError."""
+    """glibc's realpath walk: one readlink per component; raises OSError.
+
+    As glibc's realpath into a PATH_MAX buffer: a working directory of PATH_MAX
+    bytes or more is climbed lexically by leading ``..``, and an answer of
+    PATH_MAX bytes or more is ENAMETOOLONG.
+    """
     if raw[:1] == b"/":
         dest = b"/"
     else:
@@ -171,13 +176,15 @@ def _walk(raw: bytes, filename: Any) -> bytes:
                     dest = b"/"
                 continue
         i = j
+    if len(dest) >= PATH_MAX:  # only a working directory this long gets here
+        raise _common.os_error(errno.ENAMETOOLONG, filename)
     return dest
 
 
-def _openat2_nomagic(raw: bytes) -> int:
-    """openat2(raw, O_PATH|O_CLOEXEC, RESOLVE_NO_MAGICLINKS) through libc's syscall()."""
+def _openat2(raw: bytes, resolve: int) -> int:
+    """openat2(raw, O_PATH|O_CLOEXEC, resolve) through libc's syscall()."""
     assert _syscall is not None
-    how = _OpenHow(_O_PATH | _O_CLOEXEC, 0, _RESOLVE_NO_MAGICLINKS)
+    how = _OpenHow(_O_PATH | _O_CLOEXEC, 0, resolve)
     _sys["openat2"] += 1
     fd = int(_syscall(_SYS_OPENAT2, _AT_FDCWD, raw, ctypes.byref(how), ctypes.sizeof(how)))
     if fd < 0:
@@ -186,43 +193,77 @@ def _openat2_nomagic(raw: bytes) -> int:
     return fd
 
 
-def _proc(raw: bytes, filename: Any) -> Optional[bytes]:
-    """Kernel walk (no magic links) + /proc readlink; None means "use the walk instead"."""
+def _close(fd: int) -> None:
+    _sys["close"] += 1
+    os.close(fd)
+
+
+def _openat2_missing(code: int, resolve: int) -> bool:
+    """After openat2 failed with ``code``: does this process lack openat2?
+
+    ENOSYS: the kernel, or a seccomp filter, has none.  EPERM, EINVAL and
+    EOPNOTSUPP come from a seccomp filter or from one path's filesystem:
+    openat2("/") with the same flags tells which (on this error path only).
+    Any other errno is about the path.
+    """
+    if code == errno.ENOSYS:
+        return True
+    if code not in (errno.EPERM, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
     try:
-        fd = _openat2_nomagic(raw)
+        fd = _openat2(b"/", resolve)
     except OSError as e:
-        if e.errno in (errno.ENOSYS, errno.EPERM, errno.EINVAL, errno.EOPNOTSUPP):
-            _features["openat2"] = False
-            return None
-        if e.errno in _common.ERRNO_FALLBACK or e.errno == errno.ELOOP:
-            return None
-        raise _common.os_error(e.errno, filename) from None
+        return e.errno in (code, errno.ENOSYS)
+    _close(fd)
+    return False
+
+
+def _proc(raw: bytes) -> Optional[bytes]:
+    """Kernel walk (no magic links) + /proc readlink; None means "the walk answers".
+
+    Every openat2 error lets the walk decide (it is the reference: ENOENT or
+    ENOTDIR from the kernel can be glibc's ENAMETOOLONG), and so does an answer
+    that is not a plain absolute path or is PATH_MAX bytes or more.  Only a
+    missing feature switches it off for the process, never one path.
+    """
     try:
-        try:
-            real = _readlink(b"/proc/self/fd/%d" % fd)
-        except OSError:
-            _features["proc"] = False
-            return None
-    finally:
-        _sys["close"] += 1
-        os.close(fd)
-    if real[:1] != b"/" or real.endswith(b" (deleted)"):
+        fd = _openat2(raw, _RESOLVE_NO_MAGICLINKS)
+    except OSError as e:
+        if _openat2_missing(e.errno, _RESOLVE_NO_MAGICLINKS):
+            _features["openat2"] = False
         return None
-    if len(real) >= PATH_MAX:
-        raise _common.os_error(errno.ENAMETOOLONG, filename)
+    try:
+        real = _readlink(b"/proc/self/fd/%d" % fd)
+    except OSError as e:
+        if e.errno != errno.ENAMETOOLONG:  # ENAMETOOLONG: an answer past PATH_MAX
+            _features["proc"] = False  # no /proc here: walk from now on
+        return None
+    finally:
+        _close(fd)
+    if real[:1] != b"/" or real.endswith(b" (deleted)") or len(real) >= PATH_MAX:
+        return None
     return real
+
+
+def _cwd_short(raw: bytes) -> bool:
+    """getcwd: True when cwd + '/' + raw is shorter than PATH_MAX, so glibc's walk
+    of the relative raw meets PATH_MAX only through links."""
+    try:
+        return len(_getcwd()) + 1 + len(raw) < PATH_MAX
+    except OSError:
+        return False
 
 
 def _realpath_raw(raw: bytes, filename: Any) -> bytes:
     if not raw:
         raise _common.os_error(errno.ENOENT, filename)
     if _features["proc"] and _features["openat2"] and len(raw) < PATH_MAX \
-            and not _common.leading_dotdot(raw):
-        n = _common.count_normal(raw) + (raw[:1] != b"/")
-        if n >= PROC_MIN_COMPONENTS:
-            real = _proc(raw, filename)
-            if real is not None:
-                return real
+            and not _common.leading_dotdot(raw) \
+            and _common.count_normal(raw) + (raw[:1] != b"/") >= PROC_MIN_COMPONENTS \
+            and (raw[:1] == b"/" or _cwd_short(raw)):
+        real = _proc(raw)
+        if real is not None:
+            return real
     return _walk(raw, filename)
 
 
