@@ -354,7 +354,7 @@ cdef bint _openat2_missing(int e, uint64_t resolve) noexcept nogil:
     openat2("/") with the same flags tells which (1 or 2 syscalls, on this error
     path only).  Any other errno is about the path.
     """
-    cdef int fd
+    cdef int fd, e2
     if e == ENOSYS:
         return True
     if e != EPERM and e != EINVAL and e != EOPNOTSUPP:
