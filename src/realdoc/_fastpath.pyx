@@ -23,7 +23,7 @@ same results and errors; the tests run one body against both.  The C glue
 #     shorter than PATH_MAX: openat2(O_PATH, RESOLVE_NO_MAGICLINKS) +
 #     readlink("/proc/self/fd/N") + close = 3 syscalls at any depth, where
 #     glibc needs one per component.  A relative path first costs a getcwd
-#     (_cwd_short): only when cwd + '/' + path is shorter than PATH_MAX can
+#     (_cwd_short; 4 in all): only when cwd + '/' + path is shorter than PATH_MAX can
 #     glibc's walk not meet PATH_MAX before the kernel's answer; otherwise it
 #     walks.  The kernel's verdict is taken only when it is an answer: every
 #     openat2 error makes the walk decide (ELOOP: a loop or a /proc magic link,
@@ -549,9 +549,10 @@ def realpath(path):
     (``file/``, ``file/..``), OSError ELOOP (a loop or more than 40 links),
     OSError ENAMETOOLONG (result of PATH_MAX bytes or more), PermissionError,
     each with ``errno`` and ``filename``; ValueError for a NUL byte; TypeError
-    for other types.  Syscalls: 3 at most from five components on
-    (``openat2``, ``readlink`` of ``/proc/self/fd/N``, ``close``), glibc's walk
-    below; see the design page.
+    for other types.  Syscalls: from five components on, 3 (``openat2``,
+    ``readlink`` of ``/proc/self/fd/N``, ``close``; a relative path adds a
+    ``getcwd``); glibc's walk below, or where the kernel's verdict is not an
+    answer.  See the design page (docs/design-syscalls.md).
     """
     cdef bytes raw
     cdef bint is_str

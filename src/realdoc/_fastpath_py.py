@@ -2,23 +2,11 @@
 
 Used where the extension is not built (no compiler, not Linux,
 ``REALDOC_NO_EXTENSIONS=1``).  It issues the same syscalls as the compiled
-core for :func:`realpath` and :func:`first_link`; its :class:`Resolver`
-refreshes with a full :func:`realpath` (no prediction), so a refresh costs 3
-syscalls on a deep docroot instead of the core's readlink + openat2 + close.
-
-Syscall strategy of :func:`realpath` (shared with the core, see its module
-docstring for the measurements):
-
-* fewer than ``PROC_MIN_COMPONENTS`` components: walk like glibc, one
-  ``readlink`` per component (EINVAL means "not a link"), plus ``getcwd`` for
-  a relative path and a ``readlink("dir/")`` directory check where glibc
-  makes one (trailing ``/``, ``/.``, or ``/..`` next);
-* otherwise: ``openat2(path, O_PATH, RESOLVE_NO_MAGICLINKS)`` (through
-  ctypes), ``readlink("/proc/self/fd/N")``, ``close``: 3 syscalls whatever the
-  depth.  ELOOP (a loop or a /proc magic link), EACCES, ENAMETOOLONG,
-  EMFILE/ENFILE, a relative path starting with ``..``, no openat2, no
-  ``/proc``, or an answer that is not a plain absolute path: the walk answers
-  instead, as it is the reference.
+core for :func:`realpath` and :func:`first_link` (openat2 through ctypes); its
+:class:`Resolver` refreshes with a full :func:`realpath` (no prediction), so a
+refresh costs 3 syscalls on a deep docroot instead of the core's readlink +
+openat2 + close.  The syscall strategy, and what each errno leads to, is
+docs/design-syscalls.md (and the block comment at the top of _fastpath.pyx).
 """
 
 from __future__ import annotations
@@ -198,7 +186,7 @@ def _close(fd: int) -> None:
     os.close(fd)
 
 
-def _openat2_missing(code: int, resolve: int) -> bool:
+def _openat2_missing(code: Optional[int], resolve: int) -> bool:
     """After openat2 failed with ``code``: does this process lack openat2?
 
     ENOSYS: the kernel, or a seccomp filter, has none.  EPERM, EINVAL and
@@ -276,7 +264,10 @@ def realpath(path: Any) -> Any:
     (``file/``, ``file/..``), OSError ELOOP (a loop or more than 40 links),
     OSError ENAMETOOLONG (result of PATH_MAX bytes or more), PermissionError,
     each with ``errno`` and ``filename``; ValueError for a NUL byte; TypeError
-    for other types.  Syscalls: see the module docstring.
+    for other types.  Syscalls: from five components on, 3 (``openat2``,
+    ``readlink`` of ``/proc/self/fd/N``, ``close``; a relative path adds a
+    ``getcwd``); glibc's walk below, or where the kernel's verdict is not an
+    answer.  See the design page (docs/design-syscalls.md).
     """
     raw, is_str = _common.to_bytes(path)
     real = _realpath_raw(raw, path)
