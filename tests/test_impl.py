@@ -56,3 +56,73 @@ def test_public_names_come_from_the_active_implementation():
     assert realdoc.implementation == expected
     if REQUIRE_EXTENSIONS and not os.environ.get("REALDOC_NO_EXTENSIONS"):
         assert realdoc.implementation == "cython"
+
+
+_RECORD_IMPORT_WARNINGS = """
+import json, warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    # A fallback message that sends a developer looking for an import cycle fails here.
+    warnings.filterwarnings("error", message=".*circular import", category=RuntimeWarning)
+    import realdoc
+print(json.dumps({"implementation": realdoc.implementation,
+                  "warnings": [[w.category.__name__, str(w.message)] for w in caught]}))
+"""
+
+
+def import_copy_without_core(tmp_path, replacement=None, no_extensions=None):
+    """Import a copy of this realdoc whose compiled core is removed (or replaced by bytes).
+
+    ``no_extensions``: the child's REALDOC_NO_EXTENSIONS (unset by default).  Returns the child's (implementation, [[category, message], ...]).
+    """
+    import importlib.machinery
+    import json
+    import shutil
+
+    pkg = tmp_path / "realdoc"
+    shutil.copytree(os.path.dirname(os.path.abspath(realdoc.__file__)), pkg,
+                    ignore=shutil.ignore_patterns("_fastpath.*.so", "_fastpath.so",
+                                                  "__pycache__"))
+    assert not list(pkg.glob("_fastpath*.so"))
+    if replacement is not None:
+        (pkg / f"_fastpath{importlib.machinery.EXTENSION_SUFFIXES[0]}").write_bytes(replacement)
+    env = {k: v for k, v in os.environ.items() if k != "REALDOC_NO_EXTENSIONS"}
+    if no_extensions is not None:
+        env["REALDOC_NO_EXTENSIONS"] = no_extensions
+    env["PYTHONPATH"] = str(tmp_path)  # the copy only (not helpers.child_env: the real realdoc)
+    proc = subprocess.run([sys.executable, "-c", _RECORD_IMPORT_WARNINGS],
+                          capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    return out["implementation"], [tuple(w) for w in out["warnings"]]
+
+
+def test_missing_core_warns_that_it_is_not_built(tmp_path):
+    """A source checkout without the built .so: the warning says so, and how to build it."""
+    impl, caught = import_copy_without_core(tmp_path)
+    assert impl == "python"
+    assert len(caught) == 1, caught
+    category, message = caught[0]
+    assert category == "RuntimeWarning"
+    assert "realdoc._fastpath) is not built" in message
+    assert "pip install ." in message and "python setup.py build_ext --inplace" in message
+    assert "REALDOC_NO_EXTENSIONS=1" in message
+    assert "circular import" not in message and "partially initialized" not in message
+    assert "failed to load" not in message
+
+
+def test_unloadable_core_warns_with_the_loader_error(tmp_path):
+    """A .so that is there but cannot load: the loader's own error, not "not built"."""
+    impl, caught = import_copy_without_core(tmp_path, replacement=b"not an ELF file\n")
+    assert impl == "python"
+    assert len(caught) == 1, caught
+    category, message = caught[0]
+    assert category == "RuntimeWarning"
+    assert "realdoc._fastpath) failed to load: ImportError: " in message
+    assert str(tmp_path / "realdoc" / "_fastpath") in message  # the loader names the file
+    assert "not built" not in message and "circular import" not in message
+
+
+def test_opt_out_on_a_copy_without_core_is_silent(tmp_path):
+    """REALDOC_NO_EXTENSIONS=1 with no core: the pure twin, and no warning at all."""
+    assert import_copy_without_core(tmp_path, no_extensions="1") == ("python", [])
