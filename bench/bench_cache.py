@@ -24,15 +24,15 @@ from typing import Any, Callable
 
 import pytest
 
-from realdoc.cli import bench as B
+import machinery as M
 from realdoc.testing import DeployTree
 
-HIT_CASE = [pytest.param(B.DOCROOT_CASE, id="d7-start")]
+HIT_CASE = [pytest.param(M.DOCROOT_CASE, id="d7-start")]
 
 
-@pytest.mark.parametrize("contender", [pytest.param(c, id=c.key) for c in B.HIT])
+@pytest.mark.parametrize("contender", [pytest.param(c, id=c.key) for c in M.HIT])
 @pytest.mark.parametrize("case_id", HIT_CASE)
-def test_hit(run_case: Callable[..., None], case: B.Case, contender: B.Contender) -> None:
+def test_hit(run_case: Callable[..., None], case: M.Case, contender: M.Contender) -> None:
     """One cache hit (or the floor)."""
     run_case("hit", contender, case)
 
@@ -104,10 +104,10 @@ json.dump({{
 
 @pytest.mark.parametrize("impl", ["cython", "python"])
 @pytest.mark.parametrize("case_id", [pytest.param((12, "start"), id="d12-start")])
-def test_registry_memory(benchmark: Any, request: pytest.FixtureRequest, case: B.Case,
+def test_registry_memory(benchmark: Any, request: pytest.FixtureRequest, case: M.Case,
                          impl: str, summary: Any) -> None:
     """``resolve()`` over many distinct docroots stays bounded by the registry size."""
-    if impl not in B.implementations():
+    if impl not in M.implementations():
         pytest.skip("the compiled core is not built")
     paths = request.config.getoption("--realdoc-registry-paths")
     if impl == "python":
@@ -118,7 +118,7 @@ def test_registry_memory(benchmark: Any, request: pytest.FixtureRequest, case: B
     code = _MEMORY_CHILD.format(module=module, root=case.root, comps=comps, paths=paths)
 
     def child() -> Any:
-        out = subprocess.run([sys.executable, "-c", code], env=B.child_env(),
+        out = subprocess.run([sys.executable, "-c", code], env=M.child_env(),
                              capture_output=True, text=True, timeout=3600)
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)

@@ -17,32 +17,32 @@ from typing import Any, Callable, List
 
 import pytest
 
-from realdoc.cli import bench as B
+import machinery as M
 
-CASE_IDS = [pytest.param((d, s), id=f"d{d}-{s}") for d in B.DEPTHS for s in B.SHAPES]
+CASE_IDS = [pytest.param((d, s), id=f"d{d}-{s}") for d in M.DEPTHS for s in M.SHAPES]
 
 
-def _contenders(group: List[B.Contender]) -> List[Any]:
+def _contenders(group: List[M.Contender]) -> List[Any]:
     return [pytest.param(c, id=c.key) for c in group]
 
 
-@pytest.mark.parametrize("contender", _contenders(B.COLD))
+@pytest.mark.parametrize("contender", _contenders(M.COLD))
 @pytest.mark.parametrize("case_id", CASE_IDS)
-def test_cold(run_case: Callable[..., None], case: B.Case, contender: B.Contender) -> None:
+def test_cold(run_case: Callable[..., None], case: M.Case, contender: M.Contender) -> None:
     """One uncached resolution of the case's docroot."""
     run_case("cold", contender, case)
 
 
-@pytest.mark.parametrize("contender", _contenders(B.REFRESH))
+@pytest.mark.parametrize("contender", _contenders(M.REFRESH))
 @pytest.mark.parametrize("case_id", CASE_IDS)
-def test_refresh(run_case: Callable[..., None], case: B.Case, contender: B.Contender) -> None:
+def test_refresh(run_case: Callable[..., None], case: M.Case, contender: M.Contender) -> None:
     """A call of an existing ``Resolver(docroot, every=0)``: a refresh every time."""
     run_case("refresh", contender, case)
     r = contender.namespace(case)["r"]
     assert r() == case.real
 
 
-@pytest.mark.parametrize("case_id", [pytest.param(B.DOCROOT_CASE, id="d7-start")])
-def test_ctypes_floor(run_case: Callable[..., None], case: B.Case) -> None:
+@pytest.mark.parametrize("case_id", [pytest.param(M.DOCROOT_CASE, id="d7-start")])
+def test_ctypes_floor(run_case: Callable[..., None], case: M.Case) -> None:
     """Not a resolver: a ctypes call with realpath(3)'s marshalling, to read libc's row net."""
-    run_case("cold", B.CTYPES_FLOOR, case)
+    run_case("cold", M.CTYPES_FLOOR, case)

@@ -7,7 +7,7 @@ Resolver refresh and hits, ``os.path.realpath``, ``Path.resolve``, libc
 makes one call between two strace markers; a second child with an empty
 body gives the baseline that is subtracted
 (:func:`realdoc.testing.count_syscalls_in_child`, via
-:func:`realdoc.cli.bench.count_in_child`).  The counts land in the benchmark's
+:func:`machinery.count_in_child`).  The counts land in the benchmark's
 ``extra_info`` (by case and syscall name) and in the end-of-run table; the
 benchmark's time is only the cost of the traced children, not a resolution.
 
@@ -25,10 +25,10 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from realdoc.cli import bench as B
+import machinery as M
 
-ALL_CASES = [(d, s) for d in B.DEPTHS for s in B.SHAPES]
-HITS = [c for c in B.HIT if c.key != "floor"]
+ALL_CASES = [(d, s) for d in M.DEPTHS for s in M.SHAPES]
+HITS = [c for c in M.HIT if c.key != "floor"]
 
 
 def _selected(config: pytest.Config) -> List[Tuple[int, str]]:
@@ -36,14 +36,14 @@ def _selected(config: pytest.Config) -> List[Tuple[int, str]]:
     return [cid for cid in ALL_CASES if cid[0] in wanted]
 
 
-def _count_all(summary: Any, trees: B.Trees, contender: B.Contender,
+def _count_all(summary: Any, trees: M.Trees, contender: M.Contender,
                case_ids: List[Tuple[int, str]]
-               ) -> Dict[str, B.Syscalls]:
+               ) -> Dict[str, M.Syscalls]:
     """Count ``contender`` on every case (two children at a time); cache in the summary."""
     todo = [trees.get(*cid) for cid in case_ids
             if (contender.key, f"d{cid[0]}-{cid[1]}") not in summary.CHILD_SYSCALLS]
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        for case, sc in zip(todo, pool.map(lambda c: B.count_in_child(contender, c), todo)):
+        for case, sc in zip(todo, pool.map(lambda c: M.count_in_child(contender, c), todo)):
             summary.CHILD_SYSCALLS[(contender.key, case.name)] = sc
     return {f"d{d}-{s}": summary.CHILD_SYSCALLS[(contender.key, f"d{d}-{s}")]
             for d, s in case_ids}
@@ -53,21 +53,21 @@ def _count_all(summary: Any, trees: B.Trees, contender: B.Contender,
 def strace_required(request: pytest.FixtureRequest) -> None:
     if request.config.getoption("--realdoc-no-strace"):
         pytest.skip("--realdoc-no-strace")
-    ok, why = B.strace_status()
+    ok, why = M.strace_status()
     if not ok:
         pytest.skip(why)
 
 
 @pytest.mark.parametrize(
-    "contender", [pytest.param(c, id=c.key) for c in [*B.COLD, *B.REFRESH, *HITS]])
+    "contender", [pytest.param(c, id=c.key) for c in [*M.COLD, *M.REFRESH, *HITS]])
 def test_syscalls(benchmark: Any, request: pytest.FixtureRequest, strace_required: None,
-                  summary: Any, trees: B.Trees, contender: B.Contender) -> None:
+                  summary: Any, trees: M.Trees, contender: M.Contender) -> None:
     """Syscalls of one call of ``contender`` on every case, in strace'd children."""
     if not contender.available:
         pytest.skip(f"{contender.label} is not available here")
     case_ids = _selected(request.config)
     if contender in HITS:
-        case_ids = [B.DOCROOT_CASE] if B.DOCROOT_CASE in case_ids else case_ids[:1]
+        case_ids = [M.DOCROOT_CASE] if M.DOCROOT_CASE in case_ids else case_ids[:1]
     benchmark.group = "syscalls: strace'd children (time = the counting, not a resolution)"
     counts = benchmark.pedantic(_count_all, args=(summary, trees, contender, case_ids),
                                 rounds=1, iterations=1)
@@ -80,8 +80,8 @@ def test_syscalls(benchmark: Any, request: pytest.FixtureRequest, strace_require
 
     key = contender.key
     if key == "realpath-cython" or key == "realpath-python":
-        libc = _count_all(summary, trees, B.CONTENDERS["libc-realpath"], case_ids) \
-            if B.CONTENDERS["libc-realpath"].available else {}
+        libc = _count_all(summary, trees, M.CONTENDERS["libc-realpath"], case_ids) \
+            if M.CONTENDERS["libc-realpath"].available else {}
         for name, t in totals.items():
             if name in libc and libc[name].total is not None:
                 assert t <= libc[name].total, (name, counts[name], libc[name])
@@ -95,6 +95,6 @@ def test_syscalls(benchmark: Any, request: pytest.FixtureRequest, strace_require
     if key.startswith("hit-"):
         assert set(totals.values()) == {0}, counts
     if key in ("realpath-python", "refresh-python"):
-        osr = _count_all(summary, trees, B.CONTENDERS["os.path.realpath"], case_ids)
+        osr = _count_all(summary, trees, M.CONTENDERS["os.path.realpath"], case_ids)
         for name, t in totals.items():
             assert t <= osr[name].total, (name, counts[name], osr[name])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import statistics
 import sys
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -34,7 +35,7 @@ except ImportError:  # a checkout without PYTHONPATH=src
 
 import pytest
 
-from realdoc.cli import bench as B
+import machinery as M
 from realdoc.testing.plugin import deploy_tree  # noqa: F401  (the fixture, for the bench files)
 
 BATCH = 1000  # calls per round, in every group
@@ -59,7 +60,7 @@ def pytest_collect_file(
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("realdoc-bench", "realdoc benchmarks")
-    g.addoption("--realdoc-depths", default=",".join(map(str, B.DEPTHS)),
+    g.addoption("--realdoc-depths", default=",".join(map(str, M.DEPTHS)),
                 help="comma-separated depths to run (default: %(default)s)")
     g.addoption("--realdoc-time", type=float, default=0.3,
                 help="target seconds of timed rounds per benchmark (default: %(default)s)")
@@ -89,22 +90,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def trees() -> Iterator[B.Trees]:
+def trees() -> Iterator[M.Trees]:
     """The benchmark trees, one temporary root per (depth, shape), removed at the end."""
-    with B.Trees() as t:
+    with M.Trees() as t:
         yield t
 
 
 @pytest.fixture
-def case(trees: B.Trees, case_id: Tuple[int, str]) -> B.Case:
-    """The :class:`realdoc.cli.bench.Case` for the test's ``case_id`` parameter."""
+def case(trees: M.Trees, case_id: Tuple[int, str]) -> M.Case:
+    """The :class:`machinery.Case` for the test's ``case_id`` parameter."""
     return trees.get(*case_id)
 
 
 @pytest.fixture(scope="session")
 def empty_loop_ns() -> float:
     """Cost of one iteration of an empty loop (subtracted for net ns per call)."""
-    _, overhead = B.time_loops({}, repeats=9, batch_ms=2.0)
+    _, overhead = M.time_loops({}, repeats=9, batch_ms=2.0)
     return overhead
 
 
@@ -114,26 +115,23 @@ def summary() -> Any:
     return sys.modules[__name__]
 
 
-def _strace_ok(config: pytest.Config) -> bool:
-    return not config.getoption("--realdoc-no-strace") and B.strace_status()[0]
+def _strace_skip(config: pytest.Config) -> Optional[str]:
+    """Why strace does not count the other rows' syscalls this session, or None if it does."""
+    if config.getoption("--realdoc-no-strace"):
+        return "--realdoc-no-strace"
+    ok, why = M.strace_status()
+    return None if ok else why
 
 
-_SYSCALLS: Dict[Tuple[str, str], B.Syscalls] = {}
+_SYSCALLS: Dict[Tuple[str, str], M.Syscalls] = {}
 
 
-def syscalls_for(config: pytest.Config, contender: B.Contender, case: B.Case,
-                 loop: B.LoopFn) -> B.Syscalls:
+def syscalls_for(config: pytest.Config, contender: M.Contender, case: M.Case,
+                 loop: M.LoopFn) -> M.Syscalls:
     """Syscalls per call of ``contender`` on ``case``: counted once per session and cached."""
     key = (contender.key, case.name)
     if key not in _SYSCALLS:
-        if contender.impl is not None:
-            _SYSCALLS[key] = B.count_with_stats(contender.impl, loop)
-        elif contender.key == "floor":
-            _SYSCALLS[key] = B.Syscalls("none")
-        elif _strace_ok(config):
-            _SYSCALLS[key] = B.count_with_strace(loop)
-        else:
-            _SYSCALLS[key] = B.Syscalls("skipped", note="strace unavailable or --realdoc-no-strace")
+        _SYSCALLS[key] = M.count_syscalls(contender, loop, _strace_skip(config))
     return _SYSCALLS[key]
 
 
@@ -143,12 +141,6 @@ PAIRED_REFS: Dict[str, List[str]] = {
     "refresh": ["libc-realpath", "os.path.realpath"],
     "hit": ["floor"],
 }
-
-
-def _median(xs: List[float]) -> float:
-    ys = sorted(xs)
-    n = len(ys)
-    return ys[n // 2] if n % 2 else (ys[n // 2 - 1] + ys[n // 2]) / 2
 
 
 @pytest.fixture
@@ -170,25 +162,25 @@ def run_case(benchmark: Any, request: pytest.FixtureRequest,
     """
     config = request.config
 
-    def run(group: str, contender: B.Contender, case: B.Case) -> None:
+    def run(group: str, contender: M.Contender, case: M.Case) -> None:
         if not contender.available:
             pytest.skip(f"{contender.label} is not available here")
-        loop = B.make_loop(contender.stmt, contender.namespace(case))
+        loop = M.make_loop(contender.stmt, contender.namespace(case))
         sc = syscalls_for(config, contender, case, loop)
-        est = max(B._batch_ns(loop, BATCH), 1)
+        est = max(M.batch_ns(loop, BATCH), 1)
         rounds = max(5, min(2000, int(config.getoption("--realdoc-time") * 1e9 / est)))
-        refs: Dict[str, Tuple[B.LoopFn, int]] = {}
+        refs: Dict[str, Tuple[M.LoopFn, int]] = {}
         for key in PAIRED_REFS.get(group, []):
-            ref = B.CONTENDERS[key]
+            ref = M.CONTENDERS[key]
             if key != contender.key and ref.available:
-                ref_loop = B.make_loop(ref.stmt, ref.namespace(case))
-                per_call = max(B._batch_ns(ref_loop, 10) / 10, 1.0)
+                ref_loop = M.make_loop(ref.stmt, ref.namespace(case))
+                per_call = max(M.batch_ns(ref_loop, 10) / 10, 1.0)
                 refs[key] = (ref_loop, max(10, min(BATCH, int(est / 2 / per_call))))
         ref_samples: Dict[str, List[float]] = {k: [] for k in refs}
 
         def setup() -> Tuple[Tuple[int], Dict[str, Any]]:
             for k, (ref_loop, n) in refs.items():
-                ref_samples[k].append(B._batch_ns(ref_loop, n) / n)
+                ref_samples[k].append(M.batch_ns(ref_loop, n) / n)
             return (BATCH,), {}
 
         benchmark.group = f"{group} (per {BATCH} calls)"
@@ -214,8 +206,8 @@ def run_case(benchmark: Any, request: pytest.FixtureRequest,
         for k, samples in ref_samples.items():
             timed = [max(x - empty_loop_ns, 1e-3) for x in samples[warmup:]]
             if len(timed) == len(data) and data:
-                paired[k] = {"ratio": _median([d / r for d, r in zip(data, timed)]),
-                             "ref_ns_per_call": _median(timed),
+                paired[k] = {"ratio": statistics.median([d / r for d, r in zip(data, timed)]),
+                             "ref_ns_per_call": statistics.median(timed),
                              "calls_per_ref_batch": refs[k][1]}
         benchmark.extra_info["paired"] = paired
         record(group, contender, case, net, sc, {k: v["ratio"] for k, v in paired.items()})
@@ -224,7 +216,7 @@ def run_case(benchmark: Any, request: pytest.FixtureRequest,
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    text = render(B.machine_info(), _command_line(config))
+    text = render(M.machine_info(), _command_line(config))
     if not text:
         return
     terminalreporter.write_sep("=", "realdoc: ratios, syscalls and targets (one run)")
@@ -245,7 +237,7 @@ def _command_line(config: pytest.Config) -> str:
 #: (group, case name, contender key) -> net ns per call and syscalls, from this run.
 RESULTS: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
 #: (contender key, case name) -> syscalls per call counted in a strace'd child (bench_syscalls).
-CHILD_SYSCALLS: Dict[Tuple[str, str], B.Syscalls] = {}
+CHILD_SYSCALLS: Dict[Tuple[str, str], M.Syscalls] = {}
 #: name -> dict: results of the registry memory cases (bench_cache).
 MEMORY: Dict[str, Dict[str, Any]] = {}
 
@@ -267,7 +259,7 @@ SHORT = {
 }
 
 
-def record(group: str, contender: B.Contender, case: B.Case, ns: float, sc: B.Syscalls,
+def record(group: str, contender: M.Contender, case: M.Case, ns: float, sc: M.Syscalls,
            paired: Dict[str, float]) -> None:
     """Keep one benchmark's net ns/call, syscalls and paired ratios for the summary."""
     RESULTS[(group, case.name, contender.key)] = {
@@ -303,9 +295,9 @@ def _sys(case: str, key: str) -> Optional[float]:
 
 
 def _case_names() -> List[str]:
-    seen = {(r["depth"], B.SHAPES.index(r["shape"])): name
+    seen = {(r["depth"], M.SHAPES.index(r["shape"])): name
             for (_, name, _), r in RESULTS.items()}
-    seen.update({(int(n.split("-")[0][1:]), B.SHAPES.index(n.split("-", 1)[1])): n
+    seen.update({(int(n.split("-")[0][1:]), M.SHAPES.index(n.split("-", 1)[1])): n
                  for (_, n) in CHILD_SYSCALLS})
     return [seen[k] for k in sorted(seen)]
 
@@ -388,7 +380,7 @@ def render(machine: Dict[str, Any], command: str) -> str:
         method = "strace in a child" if CHILD_SYSCALLS else "stats()/strace in-process"
         parts.append(f"\n**Syscalls per resolution** ({method})\n\n"
                      + _table(["case"] + [SHORT[k] for k in sys_cols], rows))
-    hit_keys = [c.key for c in B.HIT if any(g == "hit" and k == c.key for g, _, k in RESULTS)]
+    hit_keys = [c.key for c in M.HIT if any(g == "hit" and k == c.key for g, _, k in RESULTS)]
     if hit_keys:
         hc = next(c for (g, c, k) in RESULTS if g == "hit")
         ttl = _ns("hit", hc, "TTLCache")
@@ -396,7 +388,7 @@ def render(machine: Dict[str, Any], command: str) -> str:
         rows = []
         for k in hit_keys:
             ns = _ns("hit", hc, k)
-            rows.append([B.CONTENDERS[k].label, _f(ns), _fs(_sys(hc, k)),
+            rows.append([M.CONTENDERS[k].label, _f(ns), _fs(_sys(hc, k)),
                          _f(_ratio("hit", hc, k, "floor") if k != "floor" else 1.0, True),
                          (_f(_div(osr, ns)) + "×") if osr and ns else "–",
                          (_f(_div(ttl, ns)) + "×") if ttl and ns else "–"])
@@ -528,16 +520,16 @@ def _targets(cases: List[str]) -> List[str]:
                          ("hit-Resolver-python", 2.0), ("hit-resolve-python", 2.0)):
             r = _ratio("hit", hc, key, "floor")
             if r is not None:
-                out.append(_check(r <= lim, f"{B.CONTENDERS[key].label} ≤ {lim}× the floor: "
+                out.append(_check(r <= lim, f"{M.CONTENDERS[key].label} ≤ {lim}× the floor: "
                                             f"{_f(r, True)}"))
         for key in ("hit-Resolver-cython", "hit-resolve-cython"):
             ns = _ns("hit", hc, key)
             o, t = _ns("cold", hc, "os.path.realpath"), _ns("hit", hc, "TTLCache")
             if ns and o:
-                out.append(_check(o / ns >= 500, f"{B.CONTENDERS[key].label} ≥ 500× faster than "
+                out.append(_check(o / ns >= 500, f"{M.CONTENDERS[key].label} ≥ 500× faster than "
                                                  f"os.path.realpath: {o / ns:,.0f}×"))
             if ns and t:
-                out.append(_check(t / ns >= 10, f"{B.CONTENDERS[key].label} ≥ 10× faster than a "
+                out.append(_check(t / ns >= 10, f"{M.CONTENDERS[key].label} ≥ 10× faster than a "
                                                 f"TTLCache hit: {t / ns:.1f}×"))
         hs = [(k, a) for k in ("hit-Resolver-cython", "hit-resolve-cython", "hit-Resolver-python",
                                "hit-resolve-python") for _, a in _counts([hc], k)]

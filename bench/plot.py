@@ -7,7 +7,7 @@ From a benchmark run (the figures of the README tables)::
     PYTHONPATH=src python3 -m pytest bench --benchmark-only --benchmark-json=bench.json
     PYTHONPATH=src python3 bench/plot.py bench.json -o docs/perf.png
 
-Without a JSON file it measures by itself with realdoc.cli.bench's timing loops
+Without a JSON file it measures by itself with realdoc bench's timing loops (bench/machinery.py)
 (about half a minute)::
 
     PYTHONPATH=src python3 bench/plot.py -o docs/perf.png
@@ -33,7 +33,7 @@ try:
 except ImportError:  # a checkout without PYTHONPATH=src
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "src"))
 
-from realdoc.cli import bench as B
+import machinery as M
 
 #: (contender key, legend label, style) in legend order.
 LINES: List[Tuple[str, str, Dict[str, Any]]] = [
@@ -85,29 +85,27 @@ def from_json(path: str, shape: str) -> Tuple[Series, Dict[str, float], Dict[str
 
 def measure(shape: str, depths: Sequence[int], repeats: int = 7,
             batch_ms: float = 5.0) -> Tuple[Series, Dict[str, float], Dict[str, Any]]:
-    """Measure the plotted lines with realdoc.cli.bench's interleaved timing loops."""
+    """Measure the plotted lines with realdoc bench's interleaved timing loops."""
     keys = [k for k, _, _ in LINES] + [k for k, _, _ in HIT_LINES]
     series: Series = {}
     hits: Dict[str, float] = {}
-    with B.Trees() as trees:
+    with M.Trees() as trees:
         for depth in depths:
             case = trees.get(depth, shape)
             loops = {}
             for key in keys:
-                c = B.CONTENDERS[key]
-                if c.available and (not key.startswith("hit-") or depth == B.DOCROOT_CASE[0]):
-                    loops[key] = B.make_loop(c.stmt, c.namespace(case))
-            timings, _ = B.time_loops(loops, repeats=repeats, batch_ms=batch_ms)
+                c = M.CONTENDERS[key]
+                if c.available and (not key.startswith("hit-") or depth == M.DOCROOT_CASE[0]):
+                    loops[key] = M.make_loop(c.stmt, c.namespace(case))
+            timings, _ = M.time_loops(loops, repeats=repeats, batch_ms=batch_ms)
             for key, t in timings.items():
                 if key.startswith("hit-"):
                     hits[key] = t.median
                 else:
                     series.setdefault(key, {})[depth] = t.median
-            for impl in B.implementations():
-                B.implementations()[impl].clear(case.root)
-    m = B.machine_info()
+    m = M.machine_info()
     footer = (f"{m['date'][:16]}  {m['kernel']}  {m['cpu_count']} CPUs {m['cpu']}  "
-              f"{m['python_implementation']} {m['python'].split()[0]}  (realdoc.cli.bench loops)")
+              f"{m['python_implementation']} {m['python'].split()[0]}  (realdoc bench loops)")
     return series, hits, {"footer": footer}
 
 
@@ -154,8 +152,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("json", nargs="?", help="a pytest-benchmark --benchmark-json file "
                    "(default: measure now)")
     p.add_argument("-o", "--output", default="docs/perf.png", help="PNG to write (%(default)s)")
-    p.add_argument("--shape", choices=B.SHAPES, default="start")
-    p.add_argument("--depths", default=",".join(map(str, B.DEPTHS)))
+    p.add_argument("--shape", choices=M.SHAPES, default="start")
+    p.add_argument("--depths", default=",".join(map(str, M.DEPTHS)))
     args = p.parse_args(argv)
     try:
         import matplotlib  # noqa: F401
