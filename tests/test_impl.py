@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -73,12 +76,9 @@ print(json.dumps({"implementation": realdoc.implementation,
 def import_copy_without_core(tmp_path, replacement=None, no_extensions=None):
     """Import a copy of this realdoc whose compiled core is removed (or replaced by bytes).
 
-    ``no_extensions``: the child's REALDOC_NO_EXTENSIONS (unset by default).  Returns the child's (implementation, [[category, message], ...]).
+    ``no_extensions``: the child's REALDOC_NO_EXTENSIONS (unset by default).
+    Returns the child's implementation and its warnings as (category, message).
     """
-    import importlib.machinery
-    import json
-    import shutil
-
     pkg = tmp_path / "realdoc"
     shutil.copytree(os.path.dirname(os.path.abspath(realdoc.__file__)), pkg,
                     ignore=shutil.ignore_patterns("_fastpath.*.so", "_fastpath.so",

@@ -70,7 +70,7 @@ class Case:
 
     @classmethod
     def at(cls, root: str, depth: int, shape: str) -> Case:
-        """The case's paths below ``root`` (nothing is created); ValueError for a bad depth/shape."""
+        """The case's paths below ``root`` (nothing is created); ValueError for bad arguments."""
         if depth < 1 or shape not in SHAPES:
             raise ValueError(f"need a depth >= 1 and a shape in {SHAPES}, got {depth}, {shape!r}")
         k = depth // 2 + 1 if shape == "middle" else 1  # 1-based position of the link
@@ -145,26 +145,32 @@ class Contender:
         return ns
 
 
+_Names = Callable[[ModuleType, Case], Dict[str, Any]]
+
+#: realdoc's own rows: key prefix, label, statement, its names for module ``m`` and case ``c``.
+_OWN: List[Tuple[str, str, str, _Names]] = [
+    ("realpath", "realdoc.realpath", "f(p)", lambda m, c: {"f": m.realpath, "p": c.path}),
+    ("first_link", "realdoc.first_link", "f(p)", lambda m, c: {"f": m.first_link, "p": c.path}),
+    ("first_link_start", "realdoc.first_link(start=link)", "f(p, start=s)",
+     lambda m, c: {"f": m.first_link, "p": c.path, "s": c.link}),
+    ("refresh", "Resolver(every=0)()", "r()", lambda m, c: {"r": m.Resolver(c.path, every=0)}),
+    ("hit-Resolver", "Resolver() hit", "r()", lambda m, c: {"r": m.Resolver(c.path, every=3600.0)}),
+    ("hit-resolve", "resolve(p) hit", "f(p)", lambda m, c: {"f": m.resolve, "p": c.path}),
+]
+
+
+def _in(impl: str, names: _Names) -> Callable[[Case], Dict[str, Any]]:
+    return lambda c: names(implementations()[impl], c)
+
+
 def realdoc_rows(impl: str) -> List[Contender]:
     """realdoc's own rows for implementation ``impl`` (``"cython"`` or ``"python"``)."""
-    def m() -> ModuleType:
-        return implementations()[impl]
-
-    return [Contender(f"{key}-{impl}", f"{label} [{impl}]", stmt, bind, impl) for key, label, stmt,
-            bind in [
-        ("realpath", "realdoc.realpath", "f(p)", lambda c: {"f": m().realpath, "p": c.path}),
-        ("first_link", "realdoc.first_link", "f(p)", lambda c: {"f": m().first_link, "p": c.path}),
-        ("first_link_start", "realdoc.first_link(start=link)", "f(p, start=s)",
-         lambda c: {"f": m().first_link, "p": c.path, "s": c.link}),
-        ("refresh", "Resolver(every=0)()", "r()", lambda c: {"r": m().Resolver(c.path, every=0)}),
-        ("hit-Resolver", "Resolver() hit", "r()",
-         lambda c: {"r": m().Resolver(c.path, every=3600.0)}),
-        ("hit-resolve", "resolve(p) hit", "f(p)", lambda c: {"f": m().resolve, "p": c.path}),
-    ]]
+    return [Contender(f"{key}-{impl}", f"{label} [{impl}]", stmt, _in(impl, names), impl)
+            for key, label, stmt, names in _OWN]
 
 
 def libc(name: str) -> Any:
-    """libc's ``name`` through ctypes, as ``char *f(char *, char *)``; LookupError if unreachable."""
+    """libc's ``name`` via ctypes, as ``char *f(char *, char *)``; LookupError if unreachable."""
     import ctypes
 
     try:
@@ -176,19 +182,19 @@ def libc(name: str) -> Any:
     return fn
 
 
-def _has(thing: Callable[[], object]) -> Callable[[], bool]:
-    def requires() -> bool:
-        try:
-            return thing() is not None
-        except LookupError:
-            return False
-    return requires
+def _has_libc() -> bool:
+    try:
+        libc("realpath")
+    except LookupError:
+        return False
+    return True
 
 
 def _libc_realpath(c: Case) -> Dict[str, Any]:
     import ctypes
 
-    return {"f": libc("realpath"), "b": os.fsencode(c.path), "buf": ctypes.create_string_buffer(4097)}
+    buf = ctypes.create_string_buffer(4097)
+    return {"f": libc("realpath"), "b": os.fsencode(c.path), "buf": buf}
 
 
 def _ttl_cache(c: Case) -> Dict[str, Any]:
@@ -205,15 +211,15 @@ REFERENCES: List[Contender] = [
     Contender("Path.resolve", "pathlib.Path.resolve", "q.resolve()",
               lambda c: {"q": pathlib.Path(c.path)}),
     Contender("libc-realpath", "libc realpath(3) (ctypes)", "f(b, buf)", _libc_realpath,
-              requires=_has(lambda: libc("realpath"))),
+              requires=_has_libc),
     # strstr(b, "") returns b: realpath(3)'s marshalling through ctypes, and no syscall
     Contender("ctypes-floor", "ctypes call floor (strstr)", "f(b, e)",
               lambda c: {"f": libc("strstr"), "b": os.fsencode(c.path), "e": b""},
-              requires=_has(lambda: libc("strstr"))),
+              requires=_has_libc),
     Contender("floor", "floor: d.get(p); time.monotonic()", "d.get(p); time.monotonic()",
               lambda c: {"d": {c.path: c.real}, "time": time, "p": c.path}),
     Contender("TTLCache", "cachetools.TTLCache(os.path.realpath) hit", "f(p)", _ttl_cache,
-              requires=_has(lambda: importlib.util.find_spec("cachetools"))),
+              requires=lambda: importlib.util.find_spec("cachetools") is not None),
 ]
 
 
@@ -282,7 +288,11 @@ def time_loops(loops: Mapping[str, LoopFn], *, repeats: int = 7,
 
 @dataclass
 class Syscalls:
-    """Syscalls per call by name; ``method``: stats, strace, strace-child, none or skipped (why: note)."""
+    """Syscalls per call, by name.
+
+    ``method``: ``stats``, ``strace``, ``strace-child``, ``none`` (by construction) or
+    ``skipped`` (``note`` says why).
+    """
 
     method: str
     per_call: Dict[str, float] = field(default_factory=dict)
