@@ -129,6 +129,14 @@ def test_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
 
 
+def test_module_subprocess() -> None:
+    """``python -m realdoc.cli.bench --quick`` runs ``realdoc bench --quick``."""
+    out = subprocess.run([sys.executable, "-m", "realdoc.cli.bench", "--quick"], env=env(),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    check_table(out.stdout)
+
+
 def test_cli_subprocess() -> None:
     """``python -m realdoc bench --quick``: the subcommand registered in realdoc.cli."""
     out = subprocess.run([sys.executable, "-m", "realdoc", "bench", "--quick"], env=env(),

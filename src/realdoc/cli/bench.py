@@ -415,8 +415,9 @@ def add_parser(subparsers: Subparsers) -> None:
     p = subparsers.add_parser(
         "bench", help="time realdoc against os.path.realpath, Path.resolve and libc",
         description="Time realdoc's resolvers and cache hits against os.path.realpath, "
-        "pathlib.Path.resolve and libc realpath(3) on a temporary deploy tree, count "
-        "syscalls per call, print a table and remove the tree. A few seconds; --quick: one.")
+        "pathlib.Path.resolve and libc realpath(3) on a temporary deploy tree per --depth, "
+        "count syscalls per call, print a table and remove the trees. A few seconds; "
+        "--quick: about one.")
     add_arguments(p)
     p.set_defaults(func=run)
 
@@ -507,3 +508,9 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(json.dumps(report, indent=2) + "\n" if args.json else format_report(report))
     sys.stdout.flush()
     return 0
+
+
+if __name__ == "__main__":  # python -m realdoc.cli.bench [options]: realdoc bench [options]
+    from realdoc.cli import main
+
+    sys.exit(main(["bench", *sys.argv[1:]]))
