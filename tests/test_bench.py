@@ -78,6 +78,14 @@ def test_without_strace(
     assert "skipped: strace is not installed" in out
     osr = next(line for line in out.splitlines() if line.startswith("os.path.realpath"))
     assert "skipped" in osr
+    # the JSON says why, per row (not "--no-strace", which was not given)
+    assert cli_main(["bench", "--json", "--repeats", "1", "--batch-ms", "0.2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["strace"] == "strace is not installed"
+    rows = {r["key"]: r for r in report["depths"][0]["rows"]}
+    for key in ("os.path.realpath", "Path.resolve"):
+        assert rows[key]["syscalls"] == {"method": "skipped", "total": None, "by_name": {},
+                                         "note": "strace is not installed"}
 
 
 def test_json_report_and_cleanup(monkeypatch: pytest.MonkeyPatch,
