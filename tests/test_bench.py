@@ -118,7 +118,10 @@ def test_json_report_and_cleanup(monkeypatch: pytest.MonkeyPatch,
         assert rows["os.path.realpath"]["syscalls"]["note"] == "--no-strace"
         assert rows["floor"]["syscalls"] == {"method": "none", "total": 0, "by_name": {},
                                              "note": "no syscall by construction"}
-        assert "floor" in rows[f"hit-Resolver-{realdoc.implementation}"]["ratios"]
+        # the floor is a reference for cache hits only (and only when its net time is > 0:
+        # one 0.2 ms batch on a loaded machine can come out below the empty loop's)
+        floor_timed = rows["floor"]["ns_per_call"] > 0
+        assert ("floor" in rows[f"hit-Resolver-{realdoc.implementation}"]["ratios"]) == floor_timed
         assert "floor" not in rows[f"realpath-{realdoc.implementation}"]["ratios"]
         assert "os.path.realpath" in rows[f"realpath-{realdoc.implementation}"]["ratios"]
     assert len(roots) == 2 and not any(os.path.exists(r) for r in roots)
