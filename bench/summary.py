@@ -230,6 +230,13 @@ def _targets(cases: List[str]) -> List[str]:
                 vals.append((v, c))
         return max(vals) if vals else None
 
+    def four_times_on_every_case(key: str, ref: str, what: str, ref_name: str) -> None:
+        w = worst(key, "cold", ref)
+        if w is not None:
+            out.append(_check(w[0] <= 0.25, f"{what} ≥ 4× faster than {ref_name} on every case: "
+                                            f"worst {_f(w[0], True)} = {1 / w[0]:.1f}× faster "
+                                            f"({w[1]})"))
+
     def vs_libc(group: str, key: str, case: str) -> Optional[str]:
         r = _ratio(group, case, key, "libc-realpath")
         libc = _ns("cold", case, "libc-realpath")
@@ -254,11 +261,8 @@ def _targets(cases: List[str]) -> List[str]:
     if r is not None:
         out.append(_check(r <= 0.25, f"cold realpath C ≥ 4× faster than os.path.realpath on the "
                                      f"docroot case: {_f(r, True)} = {1 / r:.1f}× faster"))
-    w = worst("realpath-cython", "cold", "os.path.realpath")
-    if w is not None:
-        out.append(_check(w[0] <= 0.25, f"cold realpath C ≥ 4× faster than os.path.realpath on "
-                                        f"every case: worst {_f(w[0], True)} = {1 / w[0]:.1f}× "
-                                        f"faster ({w[1]})"))
+    four_times_on_every_case("realpath-cython", "os.path.realpath", "cold realpath C",
+                             "os.path.realpath")
     pairs = _pairs(cases, "realpath-cython", "libc-realpath")
     if pairs:
         bad = [f"{c}: {_fs(a)} > {_fs(b)}" for c, a, b in pairs if a > b]
@@ -288,11 +292,8 @@ def _targets(cases: List[str]) -> List[str]:
         out.append(_check(r <= 0.25, f"first_link(start) C ≥ 4× faster than libc on the docroot "
                                      f"case: {vs_libc('cold', 'first_link_start-cython', doc)} "
                                      f"= {1 / r:.1f}× faster"))
-    w = worst("first_link_start-cython", "cold", "libc-realpath")
-    if w is not None:
-        out.append(_check(w[0] <= 0.25, f"first_link(start) C ≥ 4× faster than libc on every "
-                                        f"case: worst {_f(w[0], True)} = {1 / w[0]:.1f}× "
-                                        f"faster ({w[1]})"))
+    four_times_on_every_case("first_link_start-cython", "libc-realpath", "first_link(start) C",
+                             "libc")
     hc = next((c for (g, c, k) in RESULTS if g == "hit"), None)
     if hc is not None:
         for key, lim in (("hit-Resolver-cython", 0.4), ("hit-resolve-cython", 0.6),
