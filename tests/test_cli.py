@@ -194,11 +194,12 @@ def test_resolve_use_readlink_with_start(site: pathlib.Path, capsys: pytest.Capt
 
 def test_resolve_use_readlink_bad_start(site: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = str(site / "current" / "htdocs")
-    assert cli.main(["resolve", "--use-readlink", "/nonexistent-prefix", path]) == 1
+    # A usage error (issue 14 item 15d): exit 2, argparse's usage line and message.
+    assert cli.main(["resolve", "--use-readlink", "/nonexistent-prefix", path]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert one_line(err)
-    assert err.startswith(f"realdoc: cannot resolve {path!r}: ")
+    assert err.startswith("usage: ")
+    assert err.rstrip("\n").split("\n")[-1].startswith("realdoc resolve: error: --use-readlink START PATH: ")
 
 
 def test_resolve_json(site: pathlib.Path) -> None:
@@ -512,9 +513,6 @@ def test_cli_resolution_errors(site_paths, chain10k):
         (["resolve", f"{root}/" + "c" * 256], "File name too long [Errno 36]"),
         (["resolve", "--use-readlink", long4096], "File name too long [Errno 36]"),
         (["resolve", "--json", f"{root}/nope"], "No such file or directory [Errno 2]"),
-        (["resolve", "--use-readlink", "relative", site_paths["docroot"]], "start must be an absolute path, got 'relative'"),
-        (["resolve", "--use-readlink", f"{root}/cur", site_paths["docroot"]], "is not a component-wise prefix"),
-        (["resolve", "--use-readlink", "/", "relative/path"], "start needs an absolute path"),
         (["resolve", "a\udcff"], "No such file or directory [Errno 2]"),
     ]
     for argv, tail in cases:
@@ -529,6 +527,19 @@ def test_cli_resolution_errors(site_paths, chain10k):
     proc = run_cli("resolve", f"{root}/two\nlines")
     assert proc.returncode == 1
     one_error_line(proc.stderr, b"realdoc: cannot resolve ")
+    # START and PATH that do not fit together are usage errors (exit 2, issue 14 item 15d)
+    usage = [
+        (["resolve", "--use-readlink", "relative", site_paths["docroot"]], "start must be an absolute path, got 'relative'"),
+        (["resolve", "--use-readlink", f"{root}/cur", site_paths["docroot"]], "is not a component-wise prefix"),
+        (["resolve", "--use-readlink", "/", "relative/path"], "start needs an absolute path"),
+    ]
+    for argv, tail in usage:
+        proc = run_cli(*argv)
+        assert proc.returncode == 2, (argv, proc)
+        assert proc.stdout == b"", argv
+        last = proc.stderr.decode().rstrip("\n").split("\n")[-1]
+        assert last.startswith("realdoc resolve: error: --use-readlink START PATH: "), (argv, last)
+        assert tail in last, (argv, last)
 
 
 @pytest.mark.usefixtures("watchdog")
@@ -573,3 +584,123 @@ def test_cli_switch_errors(deploy):
         one_error_line(proc.stderr, prefix.encode())
         assert os.readlink(f"{d}/current") == "releases/r1"
         assert tmp_leftovers(d) == []
+
+
+# -- regressions of issue 14 (items 1, 6, 15d, 15g) -----------------------------------
+
+
+def test_switch_ab_two_links_in_one_directory(tmp_path: pathlib.Path) -> None:
+    """Item 1: ``switch staging ... --ab`` never switches production's ``current``."""
+    for r in ("prod1", "stage1"):
+        (tmp_path / "releases" / r).mkdir(parents=True)
+    proc = run("switch", tmp_path / "current", tmp_path / "releases" / "prod1", "--ab")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.endswith(b"letter: A\n")
+    proc = run("switch", tmp_path / "staging", tmp_path / "releases" / "stage1", "--ab")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"old: (none)\nnew: releases/stage1\nletter: staging.A\n"
+    assert (tmp_path / "current" / ".").resolve() == (tmp_path / "releases" / "prod1").resolve()
+    assert (tmp_path / "staging" / ".").resolve() == (tmp_path / "releases" / "stage1").resolve()
+
+
+def run_with_stdout(stdout: object, *args: Arg) -> subprocess.CompletedProcess[bytes]:
+    """``python -m realdoc ARGS`` with the given stdout (a file object or descriptor)."""
+    env = child_env()
+    argv: List[Union[str, bytes]] = [sys.executable, "-m", "realdoc"]
+    argv.extend(os.fspath(a) for a in args)
+    return subprocess.run(argv, stdout=stdout, stderr=subprocess.PIPE, env=env,  # type: ignore[call-overload]
+                          timeout=60)
+
+
+def test_switch_to_dev_full_is_still_a_success(site: pathlib.Path) -> None:
+    """Item 6: the link was switched; ENOSPC on stdout is one line and exit 0."""
+    with open("/dev/full", "wb") as full:
+        proc = run_with_stdout(full, "switch", site / "current", site / "releases" / "r2")
+    assert proc.returncode == 0
+    assert os.readlink(site / "current") == "releases/r2"
+    assert one_line(proc.stderr), proc.stderr
+    assert proc.stderr.startswith(b"realdoc: cannot write the result to stdout: ")
+    assert b"[Errno 28]" in proc.stderr
+
+
+def test_switch_with_stdout_closed_is_still_a_success(site: pathlib.Path) -> None:
+    """Item 6: stdout closed (``>&-``): one line on stderr, exit 0, link switched."""
+    env = child_env()
+    proc = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m realdoc switch "$1" "$2" >&-', sys.executable,
+         str(site / "current"), str(site / "releases" / "r2")],
+        capture_output=True, env=env, timeout=60)
+    assert proc.returncode == 0
+    assert os.readlink(site / "current") == "releases/r2"
+    assert one_line(proc.stderr), proc.stderr
+    assert proc.stderr.startswith(b"realdoc: cannot write the result to stdout: ")
+
+
+@pytest.mark.parametrize("argv", [["resolve"], ["resolve", "--json"], ["switch"],
+                                  ["--help"]], ids=" ".join)
+def test_broken_pipe_ends_quietly(site: pathlib.Path, argv: List[str]) -> None:
+    """Item 6: ``realdoc ... | true``: no traceback, no message, the operation's exit code.
+
+    The pipe's reading end is closed before the child starts, so the first write
+    fails with EPIPE every time (what ``| true`` does when ``true`` exits first).
+    """
+    args: List[Arg] = list(argv)
+    if argv[0] == "resolve":
+        args.append(site / "current")
+    elif argv[0] == "switch":
+        args += [site / "current", site / "releases" / "r2"]
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        proc = run_with_stdout(w, *args)
+    finally:
+        os.close(w)
+    assert proc.returncode == 0
+    assert proc.stderr == b""
+    if argv[0] == "switch":
+        assert os.readlink(site / "current") == "releases/r2"
+
+
+def test_resolve_piped_into_true(site: pathlib.Path) -> None:
+    """Item 6 as the issue wrote it, through a shell pipeline."""
+    env = child_env()
+    for _ in range(3):
+        proc = subprocess.run(
+            ["sh", "-c", '"$0" -m realdoc resolve --json "$1" | true', sys.executable,
+             str(site / "current")], capture_output=True, env=env, timeout=60)
+        assert proc.returncode == 0
+        assert proc.stderr == b""
+
+
+def test_resolve_bad_start_exits_2_subprocess(site: pathlib.Path) -> None:
+    """Item 15d: a START that is not a prefix of PATH is a usage error."""
+    for start in ("/nonexistent-prefix", "relative/start"):
+        proc = run("resolve", "--use-readlink", start, site / "current" / "htdocs")
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stdout == b""
+        assert b"Traceback" not in proc.stderr
+        assert proc.stderr.rstrip(b"\n").split(b"\n")[-1].startswith(
+            b"realdoc resolve: error: --use-readlink START PATH: ")
+    # A PATH that cannot be resolved is still a failure of the operation (exit 1).
+    proc = run("resolve", "--use-readlink", str(site), site / "nope")
+    assert proc.returncode == 1
+
+
+def test_resolve_json_non_utf8_name_has_bytes_safe_fields(tmp_path: pathlib.Path) -> None:
+    """Item 15g: the ``*_b64`` fields carry the exact bytes; ``result`` has the escape."""
+    import base64
+
+    base = os.fsencode(tmp_path.resolve())
+    release = base + b"/rel-caf\xe9"
+    os.mkdir(release)
+    os.symlink(b"rel-caf\xe9", base + b"/current")
+    proc = run(b"resolve", b"--json", b"--use-readlink", base, base + b"/current")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert base64.b64decode(report["result_b64"], validate=True) == release
+    assert base64.b64decode(report["path_b64"], validate=True) == base + b"/current"
+    assert base64.b64decode(report["start_b64"], validate=True) == base
+    assert report["result"].endswith("rel-caf\udce9")  # the documented escape
+    assert os.fsencode(report["result"]) == release  # surrogateescape round trip
+    proc = run("resolve", "--json", tmp_path)
+    assert json.loads(proc.stdout)["start_b64"] is None

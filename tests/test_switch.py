@@ -6,6 +6,7 @@ import errno
 import fcntl
 import os
 import pathlib
+import stat
 import subprocess
 import sys
 import threading
@@ -59,13 +60,13 @@ def test_switch_is_one_rename(site: pathlib.Path, monkeypatch: pytest.MonkeyPatc
     calls: List[str] = []
     real_replace, real_unlink = os.replace, os.unlink
 
-    def replace(src: str, dst: str) -> None:
+    def replace(src: str, dst: str, **kw: int) -> None:
         calls.append(f"replace {os.path.basename(dst)}")
-        real_replace(src, dst)
+        real_replace(src, dst, **kw)
 
-    def unlink(path: str) -> None:  # pragma: no cover - must not be called
+    def unlink(path: str, **kw: int) -> None:  # pragma: no cover - must not be called
         calls.append(f"unlink {os.path.basename(path)}")
-        real_unlink(path)
+        real_unlink(path, **kw)
 
     monkeypatch.setattr(os, "replace", replace)
     monkeypatch.setattr(os, "unlink", unlink)
@@ -243,8 +244,9 @@ def test_no_temp_left_when_rename_fails(
 ) -> None:
     os.symlink("releases/r1", site / "current")
 
-    def broken_replace(src: str, dst: str) -> None:
-        assert os.path.islink(src)  # the temporary link existed at this point
+    def broken_replace(src: str, dst: str, **kw: int) -> None:
+        # the temporary link existed at this point
+        assert stat.S_ISLNK(os.lstat(src, dir_fd=kw["src_dir_fd"]).st_mode)
         raise OSError(errno.EIO, "injected failure", dst)
 
     monkeypatch.setattr(os, "replace", broken_replace)
@@ -255,7 +257,7 @@ def test_no_temp_left_when_rename_fails(
 
 
 def test_no_temp_left_on_interrupt(site: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def interrupted(src: str, dst: str) -> None:
+    def interrupted(src: str, dst: str, **kw: int) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(os, "replace", interrupted)
@@ -337,7 +339,7 @@ def test_expect_missing_paths_do_not_match(site: pathlib.Path) -> None:
 def test_lock_serialises_switchers(site: pathlib.Path) -> None:
     """While another holder has the lock, switch waits."""
     os.symlink("releases/r1", site / "current")
-    fd = os.open(site / ".current.realdoc-lock", os.O_RDONLY | os.O_CREAT, 0o644)
+    fd = os.open(site, os.O_RDONLY | os.O_DIRECTORY)  # the lock is LINK's directory
     fcntl.flock(fd, fcntl.LOCK_EX)
     done = threading.Event()
 
@@ -461,9 +463,9 @@ def test_ab_order_letter_before_link(site: pathlib.Path, monkeypatch: pytest.Mon
     order: List[str] = []
     real_replace = os.replace
 
-    def replace(src: str, dst: str) -> None:
+    def replace(src: str, dst: str, **kw: int) -> None:
         order.append(os.path.basename(dst))
-        real_replace(src, dst)
+        real_replace(src, dst, **kw)
 
     monkeypatch.setattr(os, "replace", replace)
     switch(site / "current", site / "releases" / "r2", ab=True)
@@ -524,10 +526,10 @@ def test_ab_no_temp_left_when_second_rename_fails(
     switch(site / "current", site / "releases" / "r1", ab=True)
     real_replace = os.replace
 
-    def replace(src: str, dst: str) -> None:
+    def replace(src: str, dst: str, **kw: int) -> None:
         if os.path.basename(dst) == "current":
             raise OSError(errno.EIO, "injected failure", dst)
-        real_replace(src, dst)
+        real_replace(src, dst, **kw)
 
     monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(OSError):
@@ -619,3 +621,201 @@ def test_deleted_cwd_switch(root):
 
     got = fork_call(child)
     assert got[0] == "FileNotFoundError" and got[1] == errno.ENOENT, got
+
+
+# -- regressions of issue 14 (items 1, 4, 7, 15h) -------------------------------------
+
+
+def outside_snapshot(directory: pathlib.Path) -> List[tuple]:  # type: ignore[type-arg]
+    """Every name under ``directory`` with its type and content, to detect changes."""
+    snap = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        for n in sorted(dirnames + filenames):
+            p = os.path.join(dirpath, n)
+            st = os.lstat(p)
+            content = pathlib.Path(p).read_bytes() if stat.S_ISREG(st.st_mode) else b""
+            snap.append((p, stat.S_IFMT(st.st_mode), content))
+    return sorted(snap)
+
+
+def test_ab_letters_belong_to_one_link(site: pathlib.Path) -> None:
+    """Issue 14 item 1: deploying staging with --ab never touches current's letters."""
+    for r in ("prod1", "prod2", "stage1", "stage2"):
+        (site / "releases" / r).mkdir()
+    current, staging = site / "current", site / "staging"
+    assert switch(current, site / "releases" / "prod1", ab=True).letter == "A"
+    res = switch(staging, site / "releases" / "stage1", ab=True)
+    assert (res.letter, res.old, res.new) == ("staging.A", None, "releases/stage1")
+    assert os.readlink(current) == "A" and os.readlink(site / "A") == "releases/prod1"
+    assert os.readlink(staging) == "staging.A"
+    assert (current / ".").resolve() == site / "releases" / "prod1"
+    assert (staging / ".").resolve() == site / "releases" / "stage1"
+
+    res = switch(staging, site / "releases" / "stage2", ab=True)
+    assert (res.letter, res.old) == ("staging.B", "releases/stage1")
+    assert switch(current, site / "releases" / "prod2", ab=True).letter == "B"
+    assert (current / ".").resolve() == site / "releases" / "prod2"
+    assert (staging / ".").resolve() == site / "releases" / "stage2"
+    assert sorted(os.listdir(site)) == [
+        "A", "B", "current", "releases", "staging", "staging.A", "staging.B"]
+
+
+def test_ab_refuses_a_letter_another_link_points_at(site: pathlib.Path) -> None:
+    """Issue 14 item 1, second defence: a letter some other link uses is never repointed."""
+    switch(site / "current", site / "releases" / "r1", ab=True)  # current -> A -> r1
+    os.symlink("B", site / "legacy")  # e.g. left by 0.1.0, or made by hand
+    os.symlink("releases/r3", site / "B")
+    with pytest.raises(OSError) as info:
+        switch(site / "current", site / "releases" / "r2", ab=True)
+    assert info.value.errno == errno.EBUSY
+    assert info.value.filename == str(site / "B")
+    assert "legacy" in str(info.value)
+    assert os.readlink(site / "current") == "A"
+    assert os.readlink(site / "B") == "releases/r3"  # unchanged
+    assert leftovers(site) == []
+
+
+def test_ab_migrates_a_0_1_0_staging_link_off_current_letter(site: pathlib.Path) -> None:
+    """0.1.0 left ``staging -> A`` shared with current: the next switch moves it to staging.A."""
+    switch(site / "current", site / "releases" / "r1", ab=True)
+    os.symlink("A", site / "staging")
+    res = switch(site / "staging", site / "releases" / "r2", ab=True, expect=site / "releases" / "r1")
+    assert res.letter == "staging.A"
+    assert os.readlink(site / "A") == "releases/r1"  # current still serves r1
+    assert (site / "current" / ".").resolve() == site / "releases" / "r1"
+    assert (site / "staging" / ".").resolve() == site / "releases" / "r2"
+
+
+def test_nothing_but_link_and_letters_after_100_switches(site: pathlib.Path) -> None:
+    """Issue 12 / issue 14 item 4: no lock file, no temporary link, ever."""
+    for i in range(100):
+        switch(site / "current", site / "releases" / f"r{1 + i % 3}", ab=i % 3 != 0)
+    assert sorted(os.listdir(site)) == ["A", "B", "current", "releases"]
+
+
+def test_refused_switch_leaves_nothing(site: pathlib.Path) -> None:
+    """Issue 14 item 15h: a refused compare-and-swap creates no file at all."""
+    os.symlink("releases/r1", site / "current")
+    with pytest.raises(SwitchConflict):
+        switch(site / "current", site / "releases" / "r2", expect="releases/r3")
+    with pytest.raises(SwitchConflict):
+        switch(site / "current", site / "releases" / "r2", expect="releases/r3", ab=True)
+    with pytest.raises(FileNotFoundError):
+        switch(site / "current", site / "releases" / "r9")
+    assert sorted(os.listdir(site)) == ["current", "releases"]
+
+
+def test_old_lock_file_is_deleted(site: pathlib.Path) -> None:
+    """A 0.1.0 lock file is removed; a directory of that name is left alone."""
+    os.symlink("releases/r1", site / "current")
+    (site / ".current.realdoc-lock").write_text("")
+    switch(site / "current", site / "releases" / "r2")
+    assert sorted(os.listdir(site)) == ["current", "releases"]
+    (site / ".current.realdoc-lock").mkdir()
+    switch(site / "current", site / "releases" / "r3")
+    assert (site / ".current.realdoc-lock").is_dir()
+
+
+@pytest.mark.parametrize("ab", [False, True], ids=["plain", "ab"])
+def test_planted_symlinks_are_never_followed(
+    site: pathlib.Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+    ab: bool,
+) -> None:
+    """Issue 14 item 4: symlinks planted at every name a switch touches stay in place.
+
+    Dangling symlinks (whose target would be created by a follow) and symlinks to a
+    file outside are planted at the 0.1.0 lock name, at the temporary names (made
+    predictable here) and at the letters; nothing outside LINK's directory changes.
+    """
+    import secrets
+
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "victim").write_text("precious")
+    before = outside_snapshot(outside)
+    pid = os.getpid()
+    real_token = secrets.token_hex
+    tokens = iter(["deadbeef", "0badf00d"] * 3)  # each planted name is tried first
+    monkeypatch.setattr(secrets, "token_hex", lambda n: next(tokens, None) or real_token(n))
+    plants = {
+        ".current.realdoc-lock": outside / "nologin",  # dangling: O_CREAT would make it
+        f".current.realdoc-tmp-{pid}-deadbeef": outside / "tmp-dangling",
+        f".A.realdoc-tmp-{pid}-deadbeef": outside / "victim",
+        f".B.realdoc-tmp-{pid}-0badf00d": outside / "tmp-dangling-b",
+        f".current.realdoc-tmp-{pid}-0badf00d": outside / "victim",
+    }
+    if ab:
+        plants["A"] = outside / "letter-dangling"
+        plants["B"] = outside / "victim"
+    for name, to in plants.items():
+        os.symlink(to, site / name)
+    for i in range(3):
+        switch(site / "current", site / "releases" / f"r{1 + i}", ab=ab)
+    assert outside_snapshot(outside) == before
+    assert (site / "current" / ".").resolve() == site / "releases" / "r3"
+    for name in plants:
+        if name in ("A", "B", ".current.realdoc-lock"):
+            continue  # letters were repointed (renamed over), the old lock removed
+        assert os.readlink(site / name) == str(plants[name])  # squatters kept, unfollowed
+    assert not os.path.lexists(site / ".current.realdoc-lock")
+    if ab:
+        assert {os.readlink(site / "A"), os.readlink(site / "B")} == {"releases/r2", "releases/r3"}
+
+
+def test_planted_old_lock_symlink_to_outside_file_is_unlinked_not_followed(
+    site: pathlib.Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "victim").write_text("precious")
+    os.symlink(outside / "victim", site / ".current.realdoc-lock")
+    switch(site / "current", site / "releases" / "r1")
+    assert (outside / "victim").read_text() == "precious"
+    assert sorted(os.listdir(site)) == ["current", "releases"]
+
+
+def dead_pid() -> int:
+    """The pid of a child that has exited and been reaped."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+def test_stale_temp_links_of_dead_switchers_are_removed(site: pathlib.Path) -> None:
+    """Issue 14 item 7: a killed switcher's temporary link goes at the next switch."""
+    dead = dead_pid()
+    live = os.getppid()
+    stale = [f".current.realdoc-tmp-{dead}-0badf00d", f".A.realdoc-tmp-{dead}-00000000"]
+    kept = [
+        f".current.realdoc-tmp-{live}-0badf00d",  # a live switcher's: never touched
+        f".current.realdoc-tmp-{os.getpid()}-cafef00d",  # our own pid: never touched
+    ]
+    for name in stale + kept:
+        os.symlink("releases/r1", site / name)
+    squatter = site / f".current.realdoc-tmp-{dead}-feedface"
+    squatter.write_text("not a link")  # not a symlink: not realdoc's, left alone
+    switch(site / "current", site / "releases" / "r2")
+    assert leftovers(site) == sorted(kept + [squatter.name])
+    assert os.readlink(site / "current") == "releases/r2"
+
+
+def test_temp_link_of_killed_cli_switcher_is_removed(site: pathlib.Path) -> None:
+    """A switcher killed with SIGKILL between symlink(2) and rename(2) (a real process)."""
+    code = (
+        "import os, signal, sys\n"
+        "from realdoc._switch import switch\n"
+        "real = os.replace\n"
+        "def killed(*a, **k):\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "os.replace = killed\n"
+        "switch(sys.argv[1], sys.argv[2])\n"
+    )
+    os.symlink("releases/r1", site / "current")
+    proc = subprocess.run([sys.executable, "-c", code, str(site / "current"),
+                           str(site / "releases" / "r2")], env=child_env(),
+                          timeout=60)
+    assert proc.returncode == -9
+    assert len(leftovers(site)) == 1  # what 0.1.0 left behind for good
+    switch(site / "current", site / "releases" / "r3")
+    assert leftovers(site) == []
+    assert sorted(os.listdir(site)) == ["current", "releases"]

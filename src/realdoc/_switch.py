@@ -5,15 +5,35 @@ again, and a request arriving in between finds no docroot.  :func:`switch` does 
 ``mv -T`` based deploy tools do instead: it creates the new link under a unique
 temporary name in LINK's directory and renames it over LINK with rename(2), so every
 lookup sees either the old target or the new one, never nothing.  It then fsyncs
-LINK's directory so the flip survives a crash, and it never leaves its temporary link
-behind.
+LINK's directory so the flip survives a crash.
 
-Concurrent switches by realdoc (threads or processes) are serialised by ``flock(2)``
-on a lock file ``.{name}.realdoc-lock`` kept beside LINK, so a compare-and-swap
-(``expect=``) is atomic among realdoc switchers: of several deploys expecting the
-same old target, exactly one wins.  Other writers (``ln``, ``mv``, Capistrano...) do
-not take that lock and are not covered.  The lock file is left in place on purpose:
-removing it would let two switchers lock two different files.
+Nothing but LINK and its A/B letters is ever left beside LINK:
+
+* **The lock is LINK's directory itself.**  Concurrent switches by realdoc (threads
+  or processes) are serialised by ``flock(2)`` on a descriptor of LINK's directory,
+  so a compare-and-swap (``expect=``) is atomic among realdoc switchers: of several
+  deploys expecting the same old target, exactly one wins.  One lock per directory
+  also covers the A/B letters of every link in it.  Other writers (``ln``, ``mv``,
+  Capistrano...) do not take that lock and are not covered.  The lock file of realdoc
+  0.1.0 (``.NAME.realdoc-lock``) is deleted when a switch of NAME finds it (only a
+  regular file or a symlink of exactly that name, with unlink(2), which never follows
+  a symlink).
+* **Temporary links never escape.**  Every name beside LINK is reached through that
+  one directory descriptor with the ``*at`` calls (``symlinkat``, ``renameat``,
+  ``readlinkat``, ``fstatat(AT_SYMLINK_NOFOLLOW)``, ``unlinkat``), none of which
+  follows a symlink at the name it is given, so a symlink planted at any name a
+  switch touches (old lock name, temporary names, letters) is never followed and
+  nothing is created outside LINK's directory.  The temporary link is
+  ``.NAME.realdoc-tmp-PID-HEX`` (PID: the switcher's process id; HEX: 8 random hex
+  digits; a hash of NAME stands in for NAME when the result would exceed 255 bytes).
+  It is removed on any failure; if the switcher is killed between symlink(2) and
+  rename(2) it stays behind, and a later switch in that directory removes every
+  temporary symlink whose PID is no longer a live process (``kill(PID, 0)`` fails
+  with ESRCH).  A temporary link of a live process, the switcher's own PID included,
+  is never removed.
+
+LINK's directory itself is opened by the path given, following symlinks in it: the
+caller names it, and ``/srv/app -> /data/app`` style deploy directories keep working.
 
 Only the standard library is used.
 """
@@ -24,20 +44,30 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import secrets
 import stat
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Set, Tuple, Union
 
-__all__ = ["SwitchConflict", "SwitchResult", "switch"]
+__all__ = ["SwitchConflict", "SwitchResult", "letters", "switch"]
 
 _StrPath = Union[str, "os.PathLike[str]"]
 
-#: The two letters of Etsy's A/B scheme, in the order the first one is chosen.
+#: The two letters of Etsy's A/B scheme for a link named ``current``, in the order
+#: the first one is chosen (mod_realdoc's layout); see :func:`letters`.
 AB_LETTERS: Tuple[str, str] = ("A", "B")
+
+#: The link name that keeps mod_realdoc's bare ``A``/``B`` letters.
+AB_CLASSIC_LINK = "current"
 
 # Longest file name most Linux file systems accept (NAME_MAX), in bytes.
 _NAME_MAX = 255
+
+# Suffixes of the names realdoc puts beside LINK (see the module docstring).
+_TMP_MARK = ".realdoc-tmp-"
+_OLD_LOCK_SUFFIX = ".realdoc-lock"
+_TMP_RE = re.compile(r"\A\..+\.realdoc-tmp-([0-9]+)-[0-9a-f]{8}\Z", re.DOTALL)
 
 
 class SwitchConflict(RuntimeError):
@@ -66,15 +96,29 @@ class SwitchResult:
 
     ``link``: the link path (trailing slashes removed).  ``old``: the target text
     before the switch, or ``None`` if LINK did not exist.  ``new``: the target text
-    stored now.  ``letter``: with ``ab=True`` the letter (``"A"`` or ``"B"``) that
-    LINK points at now, else ``None``; ``old`` and ``new`` are then the texts of the
-    previously active letter and of the newly active one, i.e. the releases served.
+    stored now.  ``letter``: with ``ab=True`` the name of the letter LINK points at
+    now (``"A"``/``"B"`` for ``current``, ``"NAME.A"``/``"NAME.B"`` for another
+    NAME, see :func:`letters`), else ``None``; ``old`` and ``new`` are then the
+    texts of the previously active letter and of the newly active one, i.e. the
+    releases served.
     """
 
     link: str
     old: Optional[str]
     new: str
     letter: Optional[str] = None
+
+
+def letters(name: str) -> Tuple[str, str]:
+    """Return the two A/B letter names that belong to the link named ``name``.
+
+    ``current`` keeps mod_realdoc's bare ``("A", "B")`` (backward compatible);
+    any other name gets ``("NAME.A", "NAME.B")``, so two links in one directory
+    never share a letter.  ``name`` is a single file name, not a path.
+    """
+    if name == AB_CLASSIC_LINK:
+        return AB_LETTERS
+    return (f"{name}.A", f"{name}.B")
 
 
 def switch(
@@ -116,22 +160,39 @@ def switch(
     and OLD (taken as a path relative to the current directory) both exist and
     resolve to the same real path (``os.path.realpath``).  Otherwise it raises
     :class:`SwitchConflict` (also when LINK does not exist) and changes nothing.  The
-    read, compare and rename happen under the lock described in the module docstring.
+    read, compare and rename happen under the directory lock described in the module
+    docstring.
 
-    ``ab=True`` uses Etsy's A/B scheme, with the letters ``A`` and ``B`` kept as
-    symlinks in LINK's directory and LINK pointing at one of them.  The idle letter
-    (the one LINK does not point at; ``A`` if LINK does not exist or points at
-    neither letter) is pointed at TARGET atomically, then LINK is flipped to that
-    letter atomically, with an fsync of the directory after each rename.  The result's
-    ``old`` is then the readlink text of the previously active letter (or LINK's own
-    text if it pointed at no letter) and ``new`` the text stored in the idle letter;
-    ``expect`` is compared with that ``old``.  A letter that exists but is not a
-    symlink is refused like LINK.  LINK may not be named ``A`` or ``B``, and TARGET
-    may not be LINK or a letter.
+    ``ab=True`` uses Etsy's A/B scheme: two letters, symlinks in LINK's directory,
+    with LINK pointing at one of them.  **The letters belong to LINK alone**
+    (:func:`letters`): a link named ``current`` uses ``A`` and ``B``, as
+    mod_realdoc's layout does; any other NAME uses ``NAME.A`` and ``NAME.B``, so
+    ``staging`` and ``current`` in one directory never share a letter.  The idle
+    letter (the one LINK does not point at; the first letter if LINK does not exist
+    or points at neither) is pointed at TARGET atomically, then LINK is flipped to
+    that letter atomically, with an fsync of the directory after each rename.  As a
+    second defence, a switch refuses to repoint a letter that another symlink in
+    LINK's directory points at (its readlink text names that letter): it raises
+    :class:`OSError` with ``errno.EBUSY`` and the letter's path as ``filename``, and
+    changes nothing.  (A 0.1.0 ``staging`` link that points at ``A`` is therefore
+    moved to ``staging.A`` by its next ``ab=True`` switch, and ``A`` stays
+    ``current``'s.)  The result's ``old`` is the readlink text of the previously
+    active letter (or LINK's own text if it pointed at no letter of its own) and
+    ``new`` the text stored in the idle letter; ``expect`` is compared with that
+    ``old``.  A letter that exists but is not a symlink is refused like LINK.  With
+    ``ab=True`` LINK may not be named ``A`` or ``B``, and TARGET may not be LINK or
+    one of its letters.
 
     On any failure the temporary link is removed.  If a rename succeeded but the
     following fsync failed, the link has been switched (it is just not known to be
-    durable) and the ``OSError`` propagates.
+    durable) and the ``OSError`` propagates.  Under the lock, before anything else, a
+    switch deletes the 0.1.0 lock file of LINK and the temporary links of dead
+    switchers in LINK's directory (module docstring); a refused switch creates
+    nothing.
+
+    Syscalls beside LINK: one ``open`` of LINK's directory (``O_DIRECTORY``), one
+    ``flock``, one ``getdents`` scan, ``fstatat``/``readlinkat`` of LINK (and letters),
+    then ``symlinkat`` + ``renameat`` + ``fsync`` per link written.
 
     Returns a :class:`SwitchResult`.  Raises :class:`TypeError` for arguments of the
     wrong type (bytes paths included), :class:`ValueError` for empty paths, paths
@@ -160,61 +221,244 @@ def switch(
     if not allow_missing:
         os.stat(target_s)  # FileNotFoundError etc., with errno and filename
 
-    dir_fd = os.open(link_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    dir_fd = lock_directory(link_dir)  # closing it releases the lock
     try:
         real_dir = os.path.realpath(link_dir)
         target_canon = _canonical(target_s)
-        forbidden = {name, *AB_LETTERS} if ab else {name}
+        forbidden = {name, *letters(name)} if ab else {name}
         if any(target_canon == os.path.join(real_dir, n) for n in forbidden):
             raise ValueError(f"target {target_s!r} is the link or one of its letters")
         target_text = _link_text(target_canon, real_dir, relative)
 
-        lock_fd = _lock(link_dir, name)
-        try:
-            if ab:
-                return _switch_ab(
-                    dir_fd, link_s, link_dir, real_dir, name, target_text, expect_s, relative
-                )
-            old = _read_link(link_dir, name)
-            if expect_s is not None:
-                _compare(link_s, link_dir, old, expect_s)
-            _replace_link(dir_fd, link_dir, name, target_text)
-            return SwitchResult(link=link_s, old=old, new=target_text)
-        finally:
-            os.close(lock_fd)  # closing the last descriptor releases the flock
+        entries = os.listdir(dir_fd)
+        _remove_old_lock(dir_fd, name, entries)
+        _remove_stale_temps(dir_fd, entries)
+        here = _Dir(dir_fd, link_dir, real_dir)
+        if ab:
+            return _switch_ab(here, link_s, name, target_text, expect_s, relative, entries)
+        old = here.read_link(name)
+        if expect_s is not None:
+            _compare(link_s, link_dir, old, expect_s)
+        here.replace_link(name, target_text)
+        return SwitchResult(link=link_s, old=old, new=target_text)
     finally:
         os.close(dir_fd)
 
 
+def lock_directory(path: str) -> int:
+    """Open the directory ``path`` and take an exclusive ``flock`` on it; return the fd.
+
+    This is the lock :func:`switch` holds (module docstring); anything else that
+    must not interleave with a switch in that directory (a prune, say) takes it the
+    same way.  Blocks until the lock is granted.  Closing the returned descriptor
+    releases the lock.  The directory is opened ``O_RDONLY | O_DIRECTORY |
+    O_CLOEXEC``, following symlinks in ``path``.  Raises the ``OSError`` of open(2)
+    (``FileNotFoundError``, ``NotADirectoryError``...) with ``path`` as filename.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class _Dir:
+    """LINK's directory: its descriptor (every name is reached through it) and paths."""
+
+    __slots__ = ("fd", "path", "real")
+
+    def __init__(self, fd: int, path: str, real: str) -> None:
+        self.fd = fd
+        self.path = path  # as given, for error messages and path-based compares
+        self.real = real  # its real path
+
+    def read_link(self, name: str) -> Optional[str]:
+        """Return the readlink text of ``name``, or None if nothing is there.
+
+        Raises IsADirectoryError for a directory and FileExistsError for any other
+        non-symlink, so callers never replace such a file with a link.
+        """
+        path = os.path.join(self.path, name)
+        try:
+            st = os.lstat(name, dir_fd=self.fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _with_filename(exc, path) from None
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                return os.readlink(name, dir_fd=self.fd)
+            except OSError as exc:
+                raise _with_filename(exc, path) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(
+                errno.EISDIR, "is a directory, not a symlink; refusing to replace it", path
+            )
+        raise FileExistsError(errno.EEXIST, "is not a symlink; refusing to replace it", path)
+
+    def replace_link(self, name: str, text: str) -> None:
+        """Atomically make ``name`` a symlink holding ``text``, then fsync the directory.
+
+        Creates the link under a unique temporary name (symlinkat, which fails with
+        EEXIST rather than follow anything at that name), renames it over ``name``
+        (renameat, which replaces a symlink at ``name`` rather than follow it) and
+        fsyncs the directory.  The temporary link is removed if anything fails
+        before the rename completes.
+        """
+        fd = self.fd
+        final = os.path.join(self.path, name)
+        for _ in range(100):
+            tmp = _fit_name(name, f"{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+            try:
+                os.symlink(text, tmp, dir_fd=fd)
+            except FileExistsError:
+                continue  # someone else's name (or a planted file): never touch it
+            except OSError as exc:
+                raise _with_filename(exc, final) from None
+            break
+        else:  # pragma: no cover - 100 collisions of 32 random bits
+            raise FileExistsError(errno.EEXIST, "no free temporary name", final)
+        try:
+            os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        except BaseException as exc:
+            try:
+                os.unlink(tmp, dir_fd=fd)
+            except OSError:
+                pass
+            if isinstance(exc, OSError):
+                raise _with_filename(exc, final) from None
+            raise
+        os.fsync(fd)
+
+
+def _with_filename(exc: OSError, path: str) -> OSError:
+    """Return ``exc`` re-made with ``path`` as its filename (``*at`` calls lack it)."""
+    if exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, path)
+
+
 def _switch_ab(
-    dir_fd: int,
+    here: _Dir,
     link_s: str,
-    link_dir: str,
-    real_dir: str,
     name: str,
     target_text: str,
     expect_s: Optional[str],
     relative: Optional[bool],
+    entries: List[str],
 ) -> SwitchResult:
     """Repoint the idle letter at ``target_text``, then flip LINK to it (lock held)."""
-    current = _read_link(link_dir, name)
+    own = letters(name)
+    current = here.read_link(name)
     active: Optional[str] = None
     if current is not None:
-        pointed = _canonical(os.path.join(link_dir, current))
-        for letter in AB_LETTERS:
-            if pointed == os.path.join(real_dir, letter):
+        pointed = _canonical(os.path.join(here.path, current))
+        for letter in own:
+            if pointed == os.path.join(here.real, letter):
                 active = letter
-    idle = AB_LETTERS[1] if active == AB_LETTERS[0] else AB_LETTERS[0]
+    idle = own[1] if active == own[0] else own[0]
 
-    # Check the idle letter before touching anything, so a bad letter changes nothing.
-    _read_link(link_dir, idle)
-    old = current if active is None else _read_link(link_dir, active)
+    # Check everything before touching anything, so a refusal changes nothing.
+    here.read_link(idle)
+    old = current if active is None else here.read_link(active)
     if expect_s is not None:
-        _compare(link_s, link_dir, old, expect_s)
-    letter_text = idle if relative is not False else os.path.join(real_dir, idle)
-    _replace_link(dir_fd, link_dir, idle, target_text)
-    _replace_link(dir_fd, link_dir, name, letter_text)
+        _compare(link_s, here.path, old, expect_s)
+    holder = _other_link_at(here, idle, {name, idle}, entries)
+    if holder is not None:
+        raise OSError(
+            errno.EBUSY,
+            f"letter {idle!r} is in use by the link {holder!r} beside it; refusing to "
+            "repoint it",
+            os.path.join(here.path, idle),
+        )
+    letter_text = idle if relative is not False else os.path.join(here.real, idle)
+    here.replace_link(idle, target_text)
+    here.replace_link(name, letter_text)
     return SwitchResult(link=link_s, old=old, new=target_text, letter=idle)
+
+
+def _other_link_at(here: _Dir, letter: str, skip: Set[str], entries: List[str]) -> Optional[str]:
+    """Return the name of a symlink in the directory that points at ``letter``, or None.
+
+    "Points at" means its readlink text names ``letter`` in this directory (the text
+    itself, or a path whose real parent is this directory and whose last name is
+    ``letter``).  Names in ``skip`` and realdoc's temporary links are not looked at.
+    """
+    letter_path = os.path.join(here.real, letter)
+    for entry in entries:
+        if entry in skip or _TMP_MARK in entry:
+            continue
+        try:
+            st = os.lstat(entry, dir_fd=here.fd)
+            if not stat.S_ISLNK(st.st_mode):
+                continue
+            text = os.readlink(entry, dir_fd=here.fd)
+        except OSError:
+            continue  # vanished or unreadable: it points at nothing we could tell
+        if text.rstrip("/") == letter:
+            return entry
+        if _canonical(os.path.join(here.path, text)) == letter_path:
+            return entry
+    return None
+
+
+def _remove_old_lock(dir_fd: int, name: str, entries: List[str]) -> None:
+    """Delete realdoc 0.1.0's lock file ``.NAME.realdoc-lock`` if it is there.
+
+    Only a regular file or a symlink of exactly that name is removed, with
+    unlinkat(2), which removes a symlink itself and never follows it.  Errors are
+    ignored: the file is harmless, only untidy.
+    """
+    lock_name = _fit_name(name, _OLD_LOCK_SUFFIX)
+    if lock_name not in entries:
+        return
+    try:
+        st = os.lstat(lock_name, dir_fd=dir_fd)
+        if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            os.unlink(lock_name, dir_fd=dir_fd)
+    except OSError:
+        pass
+
+
+def _pid_alive(pid: int) -> bool:
+    """True unless no process ``pid`` exists (``kill(pid, 0)`` fails with ESRCH)."""
+    if pid <= 0:
+        return True  # not a process id realdoc writes: leave such a name alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # EPERM: it exists, it is just not ours
+    return True
+
+
+def _remove_stale_temps(dir_fd: int, entries: List[str]) -> None:
+    """Remove realdoc temporary symlinks whose switcher process no longer exists.
+
+    A name counts when it has the shape ``.X.realdoc-tmp-PID-HEX`` (HEX: 8 hex
+    digits) and is a symlink; it is removed (unlinkat) when PID is not a live
+    process.  The caller's own PID and live PIDs are left alone, as is anything
+    that is not a symlink.  Errors are ignored (a name that vanished meanwhile).
+    """
+    me = os.getpid()
+    for entry in entries:
+        if _TMP_MARK not in entry:
+            continue
+        match = _TMP_RE.match(entry)
+        if match is None:
+            continue
+        pid = int(match.group(1))
+        if pid == me or _pid_alive(pid):
+            continue
+        try:
+            st = os.lstat(entry, dir_fd=dir_fd)
+            if stat.S_ISLNK(st.st_mode):
+                os.unlink(entry, dir_fd=dir_fd)
+        except OSError:
+            pass
 
 
 def _check_path(arg: str, value: object) -> str:
@@ -255,26 +499,6 @@ def _link_text(target_canon: str, real_dir: str, relative: Optional[bool]) -> st
     return target_canon
 
 
-def _read_link(link_dir: str, name: str) -> Optional[str]:
-    """Return the readlink text of ``link_dir/name``, or None if nothing is there.
-
-    Raises IsADirectoryError for a directory and FileExistsError for any other
-    non-symlink, so callers never replace such a file with a link.
-    """
-    path = os.path.join(link_dir, name)
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    if stat.S_ISLNK(st.st_mode):
-        return os.readlink(path)
-    if stat.S_ISDIR(st.st_mode):
-        raise IsADirectoryError(
-            errno.EISDIR, "is a directory, not a symlink; refusing to replace it", path
-        )
-    raise FileExistsError(errno.EEXIST, "is not a symlink; refusing to replace it", path)
-
-
 def _compare(link_s: str, link_dir: str, actual: Optional[str], expected: str) -> None:
     """Raise SwitchConflict unless ``actual`` matches ``expected`` (see switch)."""
     if actual is not None:
@@ -293,48 +517,3 @@ def _fit_name(name: str, suffix: str) -> str:
         return candidate
     digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
     return f".{digest}{suffix}"
-
-
-def _lock(link_dir: str, name: str) -> int:
-    """Open (creating if needed) the lock file for ``name`` and flock it exclusively.
-
-    Blocks until the lock is granted.  Returns the descriptor; closing it releases
-    the lock.
-    """
-    path = os.path.join(link_dir, _fit_name(name, ".realdoc-lock"))
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _replace_link(dir_fd: int, link_dir: str, name: str, text: str) -> None:
-    """Atomically make ``link_dir/name`` a symlink holding ``text``, then fsync.
-
-    Creates the link under a unique temporary name, renames it over ``name`` and
-    fsyncs the directory (``dir_fd``).  The temporary link is removed if anything
-    fails before the rename completes.
-    """
-    final = os.path.join(link_dir, name)
-    for _ in range(100):
-        suffix = f".realdoc-tmp-{os.getpid()}-{secrets.token_hex(4)}"
-        tmp = os.path.join(link_dir, _fit_name(name, suffix))
-        try:
-            os.symlink(text, tmp)
-        except FileExistsError:
-            continue  # someone else's temporary name: never touch it, pick another
-        break
-    else:  # pragma: no cover - 100 collisions of 32 random bits
-        raise FileExistsError(errno.EEXIST, "no free temporary name", final)
-    try:
-        os.replace(tmp, final)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    os.fsync(dir_fd)

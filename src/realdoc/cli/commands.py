@@ -1,7 +1,20 @@
 """The ``realdoc`` command line (also ``python -m realdoc``).
 
-Exit codes: 0 success; 1 the operation failed (one line on stderr); 2 usage error;
-3 a ``switch --expect`` compare-and-swap was refused.
+Exit codes: 0 success; 1 the operation failed (one line on stderr); 2 usage error
+(bad options or arguments, including a ``resolve --use-readlink`` START that is
+not an absolute component-wise prefix of PATH); 3 a ``switch --expect``
+compare-and-swap was refused.  Once the operation has happened, a failure to print
+its result never changes the exit code: a broken pipe ends quietly, any other write
+error (``>/dev/full``, stdout closed) is reported in one line on stderr
+(:mod:`realdoc.cli._output`).
+
+``resolve --json`` prints one JSON object: ``path``, ``result`` and ``start`` are
+the names as str, decoded with the file system encoding and ``surrogateescape``, so
+a byte that is not UTF-8 (0xE9, say) appears as a lone surrogate escape
+(``"\udce9"``), which many JSON parsers reject or replace.  The fields
+``path_b64``, ``result_b64`` and ``start_b64`` (``null`` with ``start``) carry the
+exact bytes, standard base64 (RFC 4648, with padding): decode those to
+round-trip any name.
 
 Adding a subcommand: in its module write ``add_parser(subparsers)``, which calls
 ``subparsers.add_parser(NAME, help=...)``, adds its arguments and sets
@@ -13,12 +26,13 @@ returns the exit code.  Then import that function here and append it to
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
-import sys
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence
 
 import realdoc
+from realdoc.cli._output import emit, finish, report_error, write_failed
 from realdoc.cli.bench import add_parser as _add_bench
 from realdoc.cli.demo import add_parser as _add_demo
 from realdoc._switch import SwitchConflict, switch
@@ -63,7 +77,8 @@ def _add_resolve(subparsers: Subparsers) -> None:
     p.add_argument(
         "--json",
         action="store_true",
-        help="print a JSON object with the result, the mode and the syscalls issued",
+        help="print a JSON object with the result, the mode and the syscalls issued "
+        "(names also as base64 bytes: path_b64, result_b64, start_b64)",
     )
     p.set_defaults(func=_run_resolve, parser=p)
 
@@ -105,8 +120,9 @@ def _add_switch(subparsers: Subparsers) -> None:
     p.add_argument(
         "--ab",
         action="store_true",
-        help="A/B scheme: point the idle letter (A or B beside LINK) at TARGET, "
-        "then flip LINK to that letter",
+        help="A/B scheme: point LINK's idle letter at TARGET, then flip LINK to that "
+        "letter; the letters are A and B for a LINK named current, NAME.A and NAME.B "
+        "for any other NAME",
     )
     p.add_argument(
         "--allow-missing",
@@ -152,9 +168,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = parser.parse_args(None if argv is None else list(argv))
     except SystemExit as exc:
+        finish()  # --help / --version text: a broken pipe there ends quietly too
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except OSError as exc:  # writing --help into a closed pipe, say
+        write_failed(exc)
+        return EXIT_OK
     func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
+    code = func(args)
+    finish()
+    return code
+
 
 
 # -- resolve -----------------------------------------------------------------------
@@ -182,7 +205,17 @@ def _run_resolve(args: argparse.Namespace) -> int:
             result = realdoc.first_link(path, start=start)
         else:
             result = realdoc.realpath(path)
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
+        if start is not None and "\0" not in path:
+            # PATH itself can only be refused for a NUL byte: this is START's fault.
+            parser = args.parser
+            try:
+                parser.error(f"--use-readlink START PATH: {_describe(exc, path)}")
+            except SystemExit as stop:
+                return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+        _error(f"cannot resolve {_quote(path)}: {_describe(exc, path)}")
+        return EXIT_ERROR
+    except OSError as exc:
         _error(f"cannot resolve {_quote(path)}: {_describe(exc, path)}")
         return EXIT_ERROR
     after = _syscalls()
@@ -190,16 +223,24 @@ def _run_resolve(args: argparse.Namespace) -> int:
     if args.json:
         report = {
             "path": path,
+            "path_b64": _b64(path),
             "result": result,
+            "result_b64": _b64(result),
             "mode": "first_link" if use_readlink else "realpath",
             "start": start,
+            "start_b64": None if start is None else _b64(start),
             "syscalls": {k: n - before.get(k, 0) for k, n in after.items()},
             "implementation": realdoc.implementation,
         }
-        print(json.dumps(report))
+        emit(json.dumps(report).encode("ascii") + b"\n")
         return EXIT_OK
-    _write_lines(sys.stdout, [os.fsencode(result)])
+    _write_lines([os.fsencode(result)])
     return EXIT_OK
+
+
+def _b64(name: str) -> str:
+    """The exact bytes of the file name ``name`` as standard base64 text."""
+    return base64.b64encode(os.fsencode(name)).decode("ascii")
 
 
 def _syscalls() -> Dict[str, int]:
@@ -235,7 +276,7 @@ def _run_switch(args: argparse.Namespace) -> int:
     ]
     if res.letter is not None:
         lines.append(b"letter: " + res.letter.encode())
-    _write_lines(sys.stdout, lines)
+    _write_lines(lines)  # a failure to print is reported; the switch is done: exit 0
     return EXIT_OK
 
 
@@ -261,22 +302,13 @@ def _describe(exc: Exception, subject: str) -> str:
 
 def _error(message: str) -> None:
     """Write ``realdoc: message`` as one line on stderr."""
-    sys.stderr.write(f"realdoc: {message}\n")
-    sys.stderr.flush()
+    report_error(message)
 
 
-def _write_lines(stream: TextIO, lines: List[bytes]) -> None:
-    """Write raw byte lines to ``stream`` so non-UTF-8 file names round-trip.
+def _write_lines(lines: List[bytes]) -> None:
+    """Write raw byte lines to stdout so non-UTF-8 file names round-trip.
 
-    Uses ``stream.buffer`` when there is one (after flushing pending text); falls
-    back to text decoded with the file system encoding otherwise.
+    A write failure is handled by :func:`realdoc.cli._output.emit` (reported or,
+    for a broken pipe, quiet) and never raised.
     """
-    data = b"".join(line + b"\n" for line in lines)
-    buffer = getattr(stream, "buffer", None)
-    if buffer is None:
-        stream.write(os.fsdecode(data))
-        stream.flush()
-        return
-    stream.flush()
-    buffer.write(data)
-    buffer.flush()
+    emit(b"".join(line + b"\n" for line in lines))
