@@ -476,3 +476,263 @@ def test_nul_in_env_docroot_names_the_variable() -> None:
 
     with pytest.raises(ValueError, match="REALDOC_DOCROOT"):
         make_resolver(options(None, None, None, "stale", {"REALDOC_DOCROOT": "/a\0b"}))
+
+
+# -- regressions of issue 14 (items 5, 13, 15b) ---------------------------------------
+
+APPS = pathlib.Path(__file__).resolve().parent / "apps"
+REALDOC_PARENT = pathlib.Path(realdoc.__file__).resolve().parent.parent
+
+
+class _SizedBody:
+    """A one-chunk body that is not a list: iterable, with ``__len__``."""
+
+    def __init__(self, chunk: bytes) -> None:
+        self.chunk = chunk
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.chunk
+
+
+def _wsgiref_headers(app: Any) -> Tuple[bytes, Dict[str, str]]:
+    """Serve one GET from a real wsgiref server on 127.0.0.1; return (body, headers)."""
+    import http.client
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    with make_server("127.0.0.1", 0, app, handler_class=Quiet) as httpd:
+        t = threading.Thread(target=httpd.handle_request, daemon=True)
+        t.start()
+        conn = http.client.HTTPConnection("127.0.0.1", httpd.server_address[1], timeout=10)
+        try:
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            body = resp.read()
+            headers = {k.lower(): v for k, v in resp.getheaders()}
+        finally:
+            conn.close()
+        t.join(10)
+    return body, headers
+
+
+def test_sized_streaming_body_keeps_content_length_under_wsgiref(tree: DeployTree) -> None:
+    """Item 15b: wsgiref sets Content-Length for a one-chunk body, behind realdoc too."""
+    seen: List[str] = []
+
+    def app(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        seen.append(environ.get("realdoc.docroot", ""))
+        return _SizedBody(b"hello sized body")
+
+    body, headers = _wsgiref_headers(app)  # the server's own behaviour, without realdoc
+    assert (body, headers.get("content-length")) == (b"hello sized body", "16")
+    mw = wsgi.RealdocMiddleware(app, tree.docroot, every=0)
+    body, headers = _wsgiref_headers(mw)
+    assert (body, headers.get("content-length")) == (b"hello sized body", "16")
+    assert seen[-1] == real(tree)
+
+
+def test_len_is_passed_through_only_when_the_body_has_one(tree: DeployTree) -> None:
+    def gen_app(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return (b for b in [b"x"])
+
+    def sized_app(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return _SizedBody(b"x")
+
+    env: Dict[str, Any] = {}
+    sized = wsgi.RealdocMiddleware(sized_app, tree.docroot)(env, lambda *a: None)
+    assert len(sized) == 1  # type: ignore[arg-type]
+    gen = wsgi.RealdocMiddleware(gen_app, tree.docroot)(env, lambda *a: None)
+    assert not hasattr(gen, "__len__")
+    with pytest.raises(TypeError):
+        len(gen)  # type: ignore[arg-type]
+
+
+def test_function_file_wrapper_result_is_returned_untouched(tree: DeployTree) -> None:
+    """Item 5, in process: a uWSGI-shaped wrapper (a function returning the file itself)."""
+    returned: List[Any] = []
+
+    def uwsgi_like_wrapper(filelike: Any, blksize: int = 8192) -> Any:
+        returned.append(filelike)
+        return filelike
+
+    def app(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        start_response("200 OK", [])
+        return environ["wsgi.file_wrapper"](io.BytesIO(b"data"), 4096)
+
+    env: Dict[str, Any] = {"wsgi.file_wrapper": uwsgi_like_wrapper}
+    result = wsgi.RealdocMiddleware(app, tree.docroot)(env, lambda *a: None)
+    assert result is returned[0]
+
+    # Another file-like object the app made itself is still pinned (it may run app code).
+    def other_app(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        start_response("200 OK", [])
+        environ["wsgi.file_wrapper"](io.BytesIO(b"ignored"))
+        return io.BytesIO(b"mine")
+
+    env = {"wsgi.file_wrapper": uwsgi_like_wrapper}
+    result = wsgi.RealdocMiddleware(other_app, tree.docroot)(env, lambda *a: None)
+    assert isinstance(result, wsgi._PinnedIterable)
+    assert b"".join(result) == b"mine"
+
+
+def _uwsgi_or_skip() -> None:
+    """Skip when pyuwsgi is not installed; fail instead when ``CI`` is true."""
+    import importlib.util
+
+    from realdoc.testing.strace import in_ci
+
+    if importlib.util.find_spec("pyuwsgi") is None:
+        msg = "pyuwsgi is not installed (pip install pyuwsgi)"
+        if in_ci():
+            pytest.fail(f"{msg}; CI must install it", pytrace=False)
+        pytest.skip(msg)
+
+
+class _Uwsgi:
+    """A real uWSGI (pyuwsgi) master + 1 worker on 127.0.0.1, in its own process group."""
+
+    def __init__(self, tmp: pathlib.Path, docroot: str, file: str, *flags: str,
+                 strace_to: Optional[pathlib.Path] = None) -> None:
+        import socket
+        import subprocess
+        import sys
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port: int = s.getsockname()[1]
+        cmd = [sys.executable, "-c",
+               "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
+               "--http-socket", f"127.0.0.1:{self.port}", "--wsgi-file",
+               str(APPS / "realdoc_uwsgiapp.py"), "--master", "--processes", "1",
+               "--die-on-term", "--disable-logging", *flags]
+        if strace_to is not None:
+            cmd = ["strace", "-f", "-qq", "-e", "trace=sendfile", "-o", str(strace_to), *cmd]
+        env = dict(os.environ, REALDOC_DOCROOT=docroot, UWSGIAPP_FILE=file,
+                   PYTHONPATH=os.pathsep.join([str(REALDOC_PARENT), str(APPS)]))
+        env.pop("REALDOC_EVERY", None)
+        self.log = open(tmp / f"uwsgi-{self.port}.log", "wb")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def get(self, path: str, timeout: float = 20.0) -> Tuple[int, bytes]:
+        """GET ``path``; retry while the server is starting (bounded by ``timeout``)."""
+        import http.client
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                return resp.status, resp.read()
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+            finally:
+                conn.close()
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        except ProcessLookupError:
+            pass
+        finally:
+            self.log.close()
+
+
+def _sendfile_calls(trace: pathlib.Path, size: int) -> int:
+    """Completed sendfile(2) calls in an strace log that sent a whole file of ``size``."""
+    if not trace.exists():
+        return 0
+    return sum(1 for line in trace.read_text().splitlines()
+               if "sendfile(" in line and line.rstrip().endswith(f"= {size}"))
+
+
+@pytest.mark.servers
+def test_uwsgi_keeps_sendfile_behind_the_middleware(tree: DeployTree, tmp_path: pathlib.Path) -> None:
+    """Item 5: under real uWSGI, /sendfile through realdoc still uses sendfile(2).
+
+    The 0.1.0 shape (the result wrapped in a _PinnedIterable) is served too and must
+    not use sendfile, or the strace count proves nothing.
+    """
+    import time
+
+    from realdoc.testing.plugin import require_strace
+
+    _uwsgi_or_skip()
+    require_strace()
+    payload = os.urandom(150_000)
+    big = tmp_path / "big.bin"
+    big.write_bytes(payload)
+    trace = tmp_path / "sendfile.trace"
+    server = _Uwsgi(tmp_path, tree.docroot, str(big), strace_to=trace)
+    try:
+        assert server.get("/stats")[0] == 200
+        assert server.get("/sendfile-0.1.0") == (200, payload)
+        assert server.get("/sendfile-raw") == (200, payload)
+        deadline = time.monotonic() + 5
+        while _sendfile_calls(trace, len(payload)) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Only the raw route's request used sendfile; the 0.1.0 shape (first) did not.
+        assert _sendfile_calls(trace, len(payload)) == 1
+        assert server.get("/sendfile") == (200, payload)
+        while _sendfile_calls(trace, len(payload)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _sendfile_calls(trace, len(payload)) == 2
+    finally:
+        server.stop()
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("flags, inherited", [
+    ((), True),
+    (("--py-call-osafterfork",), False),
+    (("--lazy-apps",), False),
+], ids=["default", "py-call-osafterfork", "lazy-apps"])
+def test_uwsgi_fork_hooks_run_only_with_py_call_osafterfork(
+        tree: DeployTree, tmp_path: pathlib.Path, flags: Tuple[str, ...], inherited: bool) -> None:
+    """Item 13, documented in realdoc.wsgi: the at-fork reset needs a uWSGI flag.
+
+    The app is imported in the master, where the middleware resolves once (syscalls
+    counted).  Without ``--py-call-osafterfork`` uWSGI forks the worker in C and
+    Python's ``os.register_at_fork`` hooks do not run, so the worker starts with the
+    master's counters; with it they are reset; with ``--lazy-apps`` the app is
+    imported in the worker itself.
+    """
+    import json
+
+    _uwsgi_or_skip()
+    big = tmp_path / "f.bin"
+    big.write_bytes(b"x")
+    server = _Uwsgi(tmp_path, tree.docroot, str(big), *flags)
+    try:
+        status, body = server.get("/stats")
+    finally:
+        server.stop()
+    assert status == 200
+    report = json.loads(body)
+    if "--lazy-apps" in flags:
+        assert report["pid"] == report["loaded_in"]
+        assert report["syscalls"] > 0  # the worker's own resolution
+    else:
+        assert report["pid"] != report["loaded_in"]  # loaded in the master, then forked
+        assert (report["syscalls"] > 0) is inherited

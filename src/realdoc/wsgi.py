@@ -10,6 +10,25 @@ in ``environ["DOCUMENT_ROOT"]`` (see ``environ_key``), in
 ``environ["realdoc.docroot"]`` and through :func:`realdoc.docroot`.  Every file
 it opens from that value belongs to one release, even if ``current`` flips
 while the request runs.
+
+uWSGI
+-----
+``environ["wsgi.file_wrapper"]`` keeps uWSGI's sendfile path behind the middleware
+(uWSGI's wrapper is a builtin that returns the file itself; see
+:class:`RealdocMiddleware`).  Tested with pyuwsgi 2.0.30.
+
+**Fork hooks.**  realdoc resets its per-process state in the child of a fork
+(syscall counters, locks, refresh state) with ``os.register_at_fork``.  uWSGI
+loads the app in the master and forks its workers in C, where Python's fork hooks
+run only with ``--py-call-osafterfork``; without it each worker starts with the
+master's counters and refresh state (a lock held by a master thread at fork time
+would stay held).  So run uWSGI with one of::
+
+    uwsgi --master --py-call-osafterfork ...   # fork hooks run in every worker
+    uwsgi --master --lazy-apps ...             # the app is loaded in each worker
+
+Both are tested against real pyuwsgi (tests/test_wsgi.py), as is the default,
+where the reset does not happen.  realdoc does not detect the pid change itself.
 """
 
 from __future__ import annotations
@@ -52,7 +71,13 @@ class RealdocMiddleware:
     :func:`realdoc.docroot` while the app runs and resets it when the app
     returns; a streaming response iterable is iterated and closed in a copy of
     the request's context, so the value holds there too.  ``close()`` of the
-    app's iterable is always passed through.  An OSError from the Resolver
+    app's iterable is always passed through, and so is ``len()`` when the body
+    has one.  The server's ``wsgi.file_wrapper`` result is returned untouched
+    (so its sendfile path is kept): when the wrapper is a class (gunicorn,
+    wsgiref) any instance of it; when it is a function (uWSGI's builtin, which
+    returns the file object itself), the object it returned for this request,
+    for which ``environ["wsgi.file_wrapper"]`` is replaced, for that request,
+    by a recorder that calls the server's and remembers its result.  An OSError from the Resolver
     (only with ``on_error="raise"``, or ``"stale"`` before any success)
     propagates to the server before the app is called.
     """
@@ -85,6 +110,14 @@ class RealdocMiddleware:
         root = self.resolver()
         environ[self.environ_key] = root
         environ["realdoc.docroot"] = root
+        wrapper = environ.get("wsgi.file_wrapper")
+        recorder: Optional[_FileWrapperRecorder] = None
+        if wrapper is not None and not isinstance(wrapper, type):
+            # uWSGI's wrapper is a builtin that returns the file object itself and
+            # sends it with sendfile only if the app returns that very object:
+            # remember what it returned for this request.
+            recorder = _FileWrapperRecorder(wrapper)
+            environ["wsgi.file_wrapper"] = recorder
         token = _set(root)
         try:
             result = self.app(environ, start_response)
@@ -92,15 +125,42 @@ class RealdocMiddleware:
             if cls is list or cls is tuple:
                 # A materialised body: no app code runs while the server iterates it.
                 return result
-            wrapper = environ.get("wsgi.file_wrapper")
-            if isinstance(wrapper, type) and isinstance(result, wrapper):
-                # Keep the server's sendfile path; the file was opened under the pin.
-                return result
+            if recorder is None:
+                if wrapper is not None and isinstance(result, wrapper):
+                    # Keep the server's sendfile path; the file was opened under the pin.
+                    return result
+            elif recorder.returned is not _NOTHING and result is recorder.returned:
+                return result  # the server's own object (uWSGI): its sendfile path
             # A streaming body runs app code during iteration: take the request's
             # context (the pin included) along with it.
+            if hasattr(cls, "__len__"):
+                return _PinnedSizedIterable(result, _copy_context())
             return _PinnedIterable(result, _copy_context())
         finally:
             _reset(token)
+
+
+_NOTHING: Any = object()
+
+
+class _FileWrapperRecorder:
+    """A server's non-class ``wsgi.file_wrapper``, remembering what it returned.
+
+    Calls the server's wrapper with the same arguments and returns its result
+    unchanged; ``returned`` is the last such result (``_NOTHING`` before a call),
+    so the middleware can hand the server back its very object.
+    """
+
+    __slots__ = ("wrapper", "returned")
+
+    def __init__(self, wrapper: Callable[..., Any]) -> None:
+        self.wrapper = wrapper
+        self.returned: Any = _NOTHING
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.wrapper(*args, **kwargs)
+        self.returned = result
+        return result
 
 
 class _PinnedIterable:
@@ -113,7 +173,9 @@ class _PinnedIterable:
     no per-chunk Python frame.  The server's own context is never changed, so
     it is correct whichever thread iterates.  The iterator returned by
     ``__iter__`` is a ``map`` object; ``close()`` is the app iterable's own,
-    passed through.
+    passed through.  A body with ``__len__`` is wrapped by the subclass
+    :class:`_PinnedSizedIterable`, so servers that look at ``len(result)``
+    (wsgiref sets Content-Length for a one-chunk body) still see it.
     """
 
     __slots__ = ("_result", "_run")
@@ -132,3 +194,16 @@ class _PinnedIterable:
         close = getattr(self._result, "close", None)
         if close is not None:
             self._run(close)
+
+
+class _PinnedSizedIterable(_PinnedIterable):
+    """A :class:`_PinnedIterable` whose body has ``__len__``: ``len()`` is passed through.
+
+    ``len(self)`` is ``len()`` of the app's body, computed in the request's context.
+    """
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        n: int = self._run(len, self._result)
+        return n
