@@ -323,3 +323,40 @@ class TestJoin:
                 continue
             assert not res.startswith(os.sep if isinstance(res, str) else os.sep.encode()), (
                 f"join({root!r}, {part!r}) = {res!r} left the (empty) root")
+
+
+# -- regressions of issue 14 (item 15c) -----------------------------------------------
+
+
+class _Html(str):
+    """A str subclass with its own ``+`` (as markupsafe.Markup escapes on ``+``)."""
+
+    def __add__(self, other: object) -> "_Html":
+        return _Html("ESCAPED")
+
+
+class _Blob(bytes):
+    pass
+
+
+def test_join_accepts_str_and_bytes_subclasses_mixed_with_plain() -> None:
+    """Item 15c: only str/bytes mixing is refused; the result is a plain str or bytes."""
+    res = join("/srv/www", _Html("a&b"), "c.css")
+    assert res == "/srv/www/a&b/c.css" and type(res) is str
+    res = join(_Html("/srv/www"), "x", _Html("y"))
+    assert res == "/srv/www/x/y" and type(res) is str
+    assert type(join(_Html("/srv/www"))) is str
+    res = join(b"/srv", _Blob(b"x"))
+    assert res == b"/srv/x" and type(res) is bytes
+    with pytest.raises(TypeError):
+        join("/srv", _Blob(b"x"))
+    with pytest.raises(TypeError):
+        join(b"/srv", _Html("x"))
+    with pytest.raises(ValueError):
+        join("/srv", _Html("../etc"))
+
+
+def test_join_accepts_markupsafe_markup() -> None:
+    markupsafe = pytest.importorskip("markupsafe")
+    res = join("/srv/www", markupsafe.Markup("<b>"), "a")
+    assert res == "/srv/www/<b>/a" and type(res) is str

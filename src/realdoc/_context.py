@@ -48,6 +48,18 @@ StrPath = Union[str, "os.PathLike[str]"]
 BytesPath = Union[bytes, "os.PathLike[bytes]"]
 
 
+def _plain(value: Any) -> Any:
+    """Return a str or bytes subclass instance as a plain str or bytes (same value)."""
+    cls = type(value)
+    if cls is str or cls is bytes:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bytes):
+        return bytes.__add__(b"", value)
+    return value
+
+
 @overload
 def join(root: StrPath, *parts: StrPath) -> str: ...
 @overload
@@ -67,9 +79,12 @@ def join(root: Any, *parts: Any) -> Any:
     (lexically it cannot be told whether ``a/..`` stays under ``root`` when
     ``a`` is a symlink, so none is accepted) and for a NUL byte in ``root`` or
     a part, and for an empty ``root``; TypeError for mixed str and bytes or a
-    non-path argument.
+    non-path argument.  Subclasses of str and bytes (``markupsafe.Markup``, say)
+    count as str and bytes and may be mixed with them; they are taken by value, so
+    the result is always a plain ``str`` or ``bytes`` (no subclass's ``+`` or
+    escaping runs).
     """
-    base: Any = os.fspath(root)
+    base: Any = _plain(os.fspath(root))
     sep: Any
     dot: Any
     dotdot: Any
@@ -84,7 +99,7 @@ def join(root: Any, *parts: Any) -> Any:
         raise ValueError(f"join: root contains a NUL byte: {base!r}")
     comps: List[Any] = []
     for part in parts:
-        p: Any = os.fspath(part)
+        p: Any = _plain(os.fspath(part))
         if type(p) is not type(base):
             raise TypeError(
                 f"join: cannot mix {type(base).__name__} and {type(p).__name__} arguments"
