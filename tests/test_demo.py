@@ -154,3 +154,72 @@ def test_ctrl_c_stops_server_removes_tree_and_exits_130(tmp_path: pathlib.Path) 
     assert proc.returncode == 130, err
     assert b"interrupted" in err
     assert list(tmp_path.iterdir()) == []
+
+
+# -- regressions of issue 14 (items 14, 15e) ------------------------------------------
+
+
+def _start_demo(tmp_path: pathlib.Path, *args: str) -> subprocess.Popen:  # type: ignore[type-arg]
+    env = dict(os.environ, TMPDIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([str(REALDOC_PARENT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.Popen(
+        [sys.executable, "-m", "realdoc", "demo", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _wait_for_tree(proc: subprocess.Popen, tmp_path: pathlib.Path) -> pathlib.Path:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 20
+    while True:
+        found = list(tmp_path.glob("realdoc-demo-*/site/releases/r5/public/b.txt"))
+        if found:
+            return found[0].parents[3]  # .../site
+        assert proc.poll() is None, proc.communicate(timeout=5)
+        assert time.monotonic() < deadline, "the demo did not start"
+        time.sleep(0.02)
+
+
+def _stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=10)
+
+
+def test_a_release_removed_under_the_flipper_is_one_line_not_a_traceback(
+        tmp_path: pathlib.Path) -> None:
+    """Item 14: the flipper's ``no such release`` ends the demo in one line, exit 1.
+
+    A release removed from outside while the demo runs is what makes a flip fail;
+    the demo used to end in a raw traceback.
+    """
+    import shutil
+
+    proc = _start_demo(tmp_path, "--duration", "20")
+    try:
+        site = _wait_for_tree(proc, tmp_path)
+        time.sleep(0.3)
+        shutil.rmtree(site / "releases" / "r4")
+        out, err = proc.communicate(timeout=30)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 1, err
+    assert b"Traceback" not in err
+    last = err.decode().rstrip("\n").split("\n")[-1]
+    assert last.startswith("realdoc demo: failed: FileNotFoundError: "), err
+    assert "no such release: 'r4'" in last
+    assert list(tmp_path.iterdir()) == []  # the rest of the tree was removed
+
+
+def test_sigterm_removes_the_tree_and_exits_143(tmp_path: pathlib.Path) -> None:
+    """Item 15e: SIGTERM is handled like Ctrl-C: clean-up, one line, exit 128+15."""
+    proc = _start_demo(tmp_path, "--duration", "30")
+    try:
+        _wait_for_tree(proc, tmp_path)
+        time.sleep(0.5)  # into a phase with clients and flips running
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 143, err
+    assert b"Traceback" not in err
+    assert b"terminated" in err
+    assert list(tmp_path.iterdir()) == []

@@ -17,22 +17,36 @@ milliseconds and concurrent clients hammer the server:
 It prints a table: requests served, flips, torn responses, 5xx responses and
 the syscalls realdoc issued per request (from :func:`realdoc.stats`).  Exit
 status: 0 on success (also when tearing did not reproduce, which it says), 1
-if the run with realdoc shows a torn or 5xx response (a realdoc bug), 130 when
-interrupted.  The server, the flipping thread and the temporary tree are
-cleaned up in every case.
+if the run with realdoc shows a torn or 5xx response (a realdoc bug) or the demo
+itself failed (one line on stderr, ``realdoc demo: failed: ...``, never a
+traceback), 130 when interrupted by Ctrl-C (SIGINT), 143 when stopped by
+SIGTERM.  The server, the flipping thread and the temporary tree are cleaned up
+in every case, SIGTERM included.
+
+The flipper stops the demo when a flip fails, for instance when something
+outside the demo removes a release directory of its tree while it runs (the
+crash ``no such release: 'r4'`` of issue 14: the only code that removes the
+tree is the demo's own clean-up, which runs after the flipper has been joined,
+so a release can only vanish from outside, e.g. a ``rm -rf
+/tmp/realdoc-demo-*`` of trees left behind by a SIGTERM before 0.2).  That is
+reported as one line and exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import textwrap
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Set, TextIO
+from typing import (TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, Optional, Set,
+                    TextIO, Tuple)
 
 import realdoc
 
@@ -61,7 +75,13 @@ FILES = ("a.txt", "b.txt")
 
 EXIT_OK = 0
 EXIT_BUG = 1
+EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process killed by it
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by the demo's SIGTERM handler (like KeyboardInterrupt)."""
 
 
 # -- the app -------------------------------------------------------------------
@@ -261,8 +281,8 @@ def _phase(name: str, path: str, tree: DeployTree, port: int, *, duration: float
                 t.start()
             while True:
                 now = time.monotonic()
-                if now >= deadline:
-                    break
+                if now >= deadline or not flipper.running:
+                    break  # a flipper that stopped early failed: leaving re-raises it
                 progress.update(_status(result, flipper.flips, now - start, duration))
                 stop.wait(min(0.2, deadline - now))
             stop.set()
@@ -299,7 +319,8 @@ def run_demo(*, duration: float = DEFAULT_DURATION, clients: int = DEFAULT_CLIEN
 
     _check(duration=duration, clients=clients, flip_interval=flip_interval, pause=pause)
     line = _Progress(progress)
-    tmp = tempfile.mkdtemp(prefix="realdoc-demo-")
+    with _signals_deferred():
+        tmp = tempfile.mkdtemp(prefix="realdoc-demo-")
     server: Optional[DemoServer] = None
     try:
         tree = DeployTree.create(os.path.join(tmp, "site"), releases=RELEASES, files=FILES)
@@ -311,9 +332,10 @@ def run_demo(*, duration: float = DEFAULT_DURATION, clients: int = DEFAULT_CLIEN
                                   progress=line))
         return results
     finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        with _signals_deferred():  # a Ctrl-C or SIGTERM now waits for the clean-up
+            if server is not None:
+                server.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _check(*, duration: float, clients: int, flip_interval: float, pause: float) -> None:
@@ -426,22 +448,107 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo for parsed ``args``; print the table; return the exit code."""
+    """Run the demo for parsed ``args``; print the table; return the exit code.
+
+    SIGTERM is handled like Ctrl-C while the demo runs (when called in the main
+    thread): the server, the flipper and the temporary tree are cleaned up, then
+    the exit code is 143.  Any other failure is one line on stderr and exit 1.
+    """
+    previous = _on_sigterm()
     try:
-        results = run_demo(duration=args.duration, clients=args.clients,
-                           flip_interval=args.flip_interval, pause=args.pause,
-                           progress=sys.stderr)
+        try:
+            results = run_demo(duration=args.duration, clients=args.clients,
+                               flip_interval=args.flip_interval, pause=args.pause,
+                               progress=sys.stderr)
+        finally:
+            _restore_sigterm(previous)
     except KeyboardInterrupt:
-        sys.stderr.write("\nrealdoc demo: interrupted; server stopped, temporary tree removed\n")
-        sys.stderr.flush()
+        _say("\nrealdoc demo: interrupted; server stopped, temporary tree removed")
         return EXIT_INTERRUPTED
+    except Terminated:
+        _say("\nrealdoc demo: terminated; server stopped, temporary tree removed")
+        return EXIT_TERMINATED
     except ValueError as exc:
-        sys.stderr.write(f"realdoc demo: {exc}\n")
+        _say(f"realdoc demo: {exc}")
         return 2
+    except Exception as exc:  # the demo must end in one line, never a traceback
+        _say(f"\nrealdoc demo: failed: {_one_line(exc)}; temporary tree removed")
+        return EXIT_FAILED
+    from ._output import emit_text
+
+    text = io.StringIO()
     code = report(results, clients=args.clients, flip_interval=args.flip_interval,
-                  pause=args.pause, out=sys.stdout)
-    sys.stdout.flush()
+                  pause=args.pause, out=text)
+    emit_text(text.getvalue())  # a failure to print does not change the verdict
     return code
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` of ``exc`` on one line."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _say(line: str) -> None:
+    """Write one line to stderr, ignoring a broken stderr."""
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+_SigHandler = Any
+
+# While > 0, the demo's signal handlers record a signal instead of raising (so the
+# clean-up runs to the end); _signals_deferred raises it when the depth is back to 0.
+_defer_depth = [0]
+_pending: List[BaseException] = []
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold back the demo's SIGINT/SIGTERM exceptions until the block has run."""
+    _defer_depth[0] += 1
+    try:
+        yield
+    finally:
+        _defer_depth[0] -= 1
+        if _defer_depth[0] == 0 and _pending:
+            exc = _pending.pop()
+            _pending.clear()
+            raise exc
+
+
+def _on_sigterm() -> Optional[Tuple[_SigHandler, _SigHandler]]:
+    """Install the demo's SIGINT and SIGTERM handlers (main thread only).
+
+    SIGINT raises KeyboardInterrupt and SIGTERM :class:`Terminated`, once; a signal
+    arriving during the clean-up is held back until it has finished.  Returns the
+    previous handlers (None when not in the main thread).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    fired: List[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if fired:  # already stopping: do not interrupt the clean-up
+            return
+        fired.append(signum)
+        exc: BaseException = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if _defer_depth[0]:
+            _pending.append(exc)
+            return
+        raise exc
+
+    return (signal.signal(signal.SIGINT, handler), signal.signal(signal.SIGTERM, handler))
+
+
+def _restore_sigterm(previous: Optional[Tuple[_SigHandler, _SigHandler]]) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+        _pending.clear()
 
 
 def main(argv: Optional[List[str]] = None) -> int:

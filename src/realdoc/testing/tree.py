@@ -19,8 +19,10 @@ Standard library only and no pytest import: importable from benchmarks too.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import threading
 import time
 import uuid
@@ -172,17 +174,27 @@ class DeployTree:
         Non-atomic: ``os.unlink(current)`` then ``os.symlink``, as
         ``ln -sfn`` does; between the two calls ``current`` does not exist.
 
-        Raises :class:`ValueError` for an invalid name and
-        :class:`FileNotFoundError` if the release directory does not exist,
-        unless *allow_missing* is true (to make a dangling link on purpose).
+        Raises :class:`ValueError` for an invalid name,
+        :class:`FileNotFoundError` if the release directory does not exist and
+        :class:`NotADirectoryError` if it is not a directory, unless
+        *allow_missing* is true (to make a dangling link on purpose); any other
+        ``stat`` error propagates with its errno.
         On failure of an atomic flip the temporary link is removed and
         ``current`` is unchanged.
         """
         _check_component(release)
-        if not allow_missing and not os.path.isdir(
-            os.path.join(self.root, "releases", release)
-        ):
-            raise FileNotFoundError(f"no such release: {release!r} in {self.root}")
+        if not allow_missing:
+            path = os.path.join(self.root, "releases", release)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    errno.ENOENT, f"no such release: {release!r} in {self.root}", path
+                ) from None
+            # Any other stat error propagates with its own errno (it is not "missing").
+            if not stat.S_ISDIR(st.st_mode):
+                raise NotADirectoryError(
+                    errno.ENOTDIR, f"release {release!r} is not a directory", path)
         target = os.path.join("releases", release)
         if atomic:
             tmp = os.path.join(self.root, f".current.tmp-{os.getpid()}-{uuid.uuid4().hex}")
