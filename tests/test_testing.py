@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator, List, Union
+from typing import Callable, Iterator, List, Optional, Union
 
 import pytest
 
@@ -358,3 +358,111 @@ def test_count_syscalls_propagates_and_detaches(
     # strace has detached: a second count attaches again and works
     assert readlinks(count_syscalls(lambda: os.readlink(link))) == 1
     assert "TracerPid:\t0" in Path("/proc/self/status").read_text()
+
+
+# -- regression of issue 14 (item 3): the plugin never changes a user's test run -----
+
+import subprocess as _subprocess  # noqa: E402
+import sys as _sys  # noqa: E402
+
+import realdoc as _realdoc  # noqa: E402
+
+#: Where the realdoc under test lives (src/ in a checkout, site-packages when installed).
+_REALDOC_PARENT = Path(_realdoc.__file__).resolve().parent.parent
+
+#: Makes ``realdoc._fastpath`` unimportable in a child, so realdoc falls back to the
+#: pure core and warns (what a user with the pure build installed gets).
+_NO_COMPILED_CORE = '''
+import sys
+
+class _NoCompiledCore:
+    def find_spec(self, name, path=None, target=None):
+        if name == "realdoc._fastpath":
+            raise ImportError("realdoc._fastpath is blocked by the test")
+        return None
+
+sys.meta_path.insert(0, _NoCompiledCore())
+'''
+
+
+def _pytest11_entry_points() -> Optional[str]:
+    """entry_points.txt text registering the pytest11 plugins realdoc's pyproject declares.
+
+    None when realdoc is installed (the child then sees its real registration) or
+    declares none.  In a checkout, this is what ``pip install`` would register.
+    """
+    import importlib.metadata as md
+
+    try:
+        md.distribution("realdoc")
+        return None
+    except md.PackageNotFoundError:
+        pass
+    pyproject = _REALDOC_PARENT.parent / "pyproject.toml"
+    lines: List[str] = []
+    inside = False
+    for line in pyproject.read_text().splitlines():
+        if line.strip().startswith("["):
+            inside = line.strip() == "[project.entry-points.pytest11]"
+            continue
+        if inside and "=" in line:
+            lines.append(line.strip())
+    return "[pytest11]\n" + "\n".join(lines) + "\n" if lines else None
+
+
+def _user_project(tmp_path: Path) -> dict:  # type: ignore[type-arg]
+    """A throwaway project with ``filterwarnings = error``; return the child's env."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pytest.ini").write_text("[pytest]\nfilterwarnings =\n    error\n")
+    (project / "test_user.py").write_text("def test_user_code():\n    assert 1 + 1 == 2\n")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_NO_COMPILED_CORE)
+    entry_points = _pytest11_entry_points()
+    if entry_points is not None:  # register them as an install would
+        info = site / "realdoc-0.0.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: realdoc\nVersion: 0.0.0\n")
+        (info / "entry_points.txt").write_text(entry_points)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "REALDOC_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(_REALDOC_PARENT)])
+    return env
+
+
+def _child_pytest(tmp_path: Path, env: dict, *args: str) -> "_subprocess.CompletedProcess[str]":  # type: ignore[type-arg]
+    return _subprocess.run([_sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                           cwd=tmp_path / "project", env=env, capture_output=True, text=True,
+                           timeout=120)
+
+
+def test_plugin_does_not_touch_a_users_suite(tmp_path: Path) -> None:
+    """Item 3: with realdoc importable and the pure core only, a user's strict suite passes.
+
+    The set-up can fail: importing realdoc in that child warns, and with
+    ``filterwarnings = error`` an auto-loaded plugin aborted the suite (0.1.0).
+    """
+    env = _user_project(tmp_path)
+    probe = _subprocess.run([_sys.executable, "-W", "error", "-c", "import realdoc"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert probe.returncode != 0 and "RuntimeWarning" in probe.stderr, probe  # the trap is armed
+
+    run = _child_pytest(tmp_path, env, "-q")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout
+    fixtures = _child_pytest(tmp_path, env, "--fixtures")
+    assert fixtures.returncode == 0, fixtures.stdout + fixtures.stderr
+    assert "deploy_tree" not in fixtures.stdout
+    assert "syscall_counter" not in fixtures.stdout
+
+
+def test_plugin_is_loaded_on_request_with_p(tmp_path: Path) -> None:
+    """``-p realdoc.testing`` loads it (the fixtures are listed)."""
+    env = _user_project(tmp_path)
+    env.pop("PYTHONPATH")  # the compiled core, if built: no fallback warning to trip on
+    env["PYTHONPATH"] = str(_REALDOC_PARENT)
+    fixtures = _child_pytest(tmp_path, env, "-p", "realdoc.testing", "--fixtures",
+                             "-W", "ignore::RuntimeWarning")
+    assert fixtures.returncode == 0, fixtures.stdout + fixtures.stderr
+    assert "deploy_tree" in fixtures.stdout
+    assert "syscall_counter" in fixtures.stdout
