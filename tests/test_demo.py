@@ -160,8 +160,7 @@ def test_ctrl_c_stops_server_removes_tree_and_exits_130(tmp_path: pathlib.Path) 
 
 
 def _start_demo(tmp_path: pathlib.Path, *args: str) -> subprocess.Popen:  # type: ignore[type-arg]
-    env = dict(os.environ, TMPDIR=str(tmp_path),
-               PYTHONPATH=os.pathsep.join([str(REALDOC_PARENT), os.environ.get("PYTHONPATH", "")]))
+    env = child_env(TMPDIR=str(tmp_path))
     return subprocess.Popen(
         [sys.executable, "-m", "realdoc", "demo", *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)

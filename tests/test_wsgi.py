@@ -18,6 +18,8 @@ from realdoc import asgi, wsgi
 from realdoc._context import docroot, join
 from realdoc.testing.tree import DeployTree
 
+from helpers import child_env
+
 MIDDLEWARES = [
     pytest.param(wsgi.RealdocMiddleware, id="wsgi"),
     pytest.param(asgi.RealdocMiddleware, id="asgi"),
@@ -481,7 +483,6 @@ def test_nul_in_env_docroot_names_the_variable() -> None:
 # -- regressions of issue 14 (items 5, 13, 15b) ---------------------------------------
 
 APPS = pathlib.Path(__file__).resolve().parent / "apps"
-REALDOC_PARENT = pathlib.Path(realdoc.__file__).resolve().parent.parent
 
 
 class _SizedBody:
@@ -617,8 +618,7 @@ class _Uwsgi:
                "--die-on-term", "--disable-logging", *flags]
         if strace_to is not None:
             cmd = ["strace", "-f", "-qq", "-e", "trace=sendfile", "-o", str(strace_to), *cmd]
-        env = dict(os.environ, REALDOC_DOCROOT=docroot, UWSGIAPP_FILE=file,
-                   PYTHONPATH=os.pathsep.join([str(REALDOC_PARENT), str(APPS)]))
+        env = child_env(str(APPS), REALDOC_DOCROOT=docroot, UWSGIAPP_FILE=file)
         env.pop("REALDOC_EVERY", None)
         self.log = open(tmp / f"uwsgi-{self.port}.log", "wb")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT,

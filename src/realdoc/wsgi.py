@@ -36,7 +36,7 @@ from __future__ import annotations
 from contextvars import Context
 from contextvars import copy_context as _copy_context
 from itertools import repeat
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sized, cast
 
 from ._config import make_resolver, options
 from ._context import DOCROOT
@@ -125,12 +125,13 @@ class RealdocMiddleware:
             if cls is list or cls is tuple:
                 # A materialised body: no app code runs while the server iterates it.
                 return result
-            if recorder is None:
-                if wrapper is not None and isinstance(result, wrapper):
-                    # Keep the server's sendfile path; the file was opened under the pin.
-                    return result
-            elif recorder.returned is not _NOTHING and result is recorder.returned:
-                return result  # the server's own object (uWSGI): its sendfile path
+            if recorder is None:  # a class wrapper (gunicorn, wsgiref): any instance
+                servers_own = wrapper is not None and isinstance(result, wrapper)
+            else:  # a function wrapper (uWSGI): the very object it returned
+                servers_own = recorder.returned is not _NOTHING and result is recorder.returned
+            if servers_own:
+                # Keep the server's sendfile path; the file was opened under the pin.
+                return result
             # A streaming body runs app code during iteration: take the request's
             # context (the pin included) along with it.
             if hasattr(cls, "__len__"):
@@ -205,5 +206,5 @@ class _PinnedSizedIterable(_PinnedIterable):
     __slots__ = ()
 
     def __len__(self) -> int:
-        n: int = self._run(len, self._result)
+        n: int = self._run(len, cast(Sized, self._result))
         return n
