@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Callable, Iterator, List, Optional, Union
 
 import pytest
 
+import realdoc
 from realdoc.testing.tree import DeployTree, Flipper
 from realdoc.testing.strace import _between_markers
 from realdoc.testing import (
@@ -362,13 +365,8 @@ def test_count_syscalls_propagates_and_detaches(
 
 # -- regression of issue 14 (item 3): the plugin never changes a user's test run -----
 
-import subprocess as _subprocess  # noqa: E402
-import sys as _sys  # noqa: E402
-
-import realdoc as _realdoc  # noqa: E402
-
 #: Where the realdoc under test lives (src/ in a checkout, site-packages when installed).
-_REALDOC_PARENT = Path(_realdoc.__file__).resolve().parent.parent
+_REALDOC_PARENT = Path(realdoc.__file__).resolve().parent.parent
 
 #: Makes ``realdoc._fastpath`` unimportable in a child, so realdoc falls back to the
 #: pure core and warns (what a user with the pure build installed gets).
@@ -430,8 +428,8 @@ def _user_project(tmp_path: Path) -> dict:  # type: ignore[type-arg]
     return env
 
 
-def _child_pytest(tmp_path: Path, env: dict, *args: str) -> "_subprocess.CompletedProcess[str]":  # type: ignore[type-arg]
-    return _subprocess.run([_sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+def _child_pytest(tmp_path: Path, env: dict, *args: str) -> "subprocess.CompletedProcess[str]":  # type: ignore[type-arg]
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
                            cwd=tmp_path / "project", env=env, capture_output=True, text=True,
                            timeout=120)
 
@@ -443,7 +441,7 @@ def test_plugin_does_not_touch_a_users_suite(tmp_path: Path) -> None:
     ``filterwarnings = error`` an auto-loaded plugin aborted the suite (0.1.0).
     """
     env = _user_project(tmp_path)
-    probe = _subprocess.run([_sys.executable, "-W", "error", "-c", "import realdoc"],
+    probe = subprocess.run([sys.executable, "-W", "error", "-c", "import realdoc"],
                             env=env, capture_output=True, text=True, timeout=60)
     assert probe.returncode != 0 and "RuntimeWarning" in probe.stderr, probe  # the trap is armed
 

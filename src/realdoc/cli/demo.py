@@ -251,13 +251,16 @@ class _Progress:
     def update(self, text: str, final: bool = False) -> None:
         if self._stream is None or (not self._live and not final):
             return
-        if self._live:
-            pad = max(self._width - len(text), 0)
-            self._width = len(text)
-            self._stream.write("\r" + text + " " * pad + ("\n" if final else ""))
-        else:
-            self._stream.write(text + "\n")
-        self._stream.flush()
+        try:
+            if self._live:
+                pad = max(self._width - len(text), 0)
+                self._width = len(text)
+                self._stream.write("\r" + text + " " * pad + ("\n" if final else ""))
+            else:
+                self._stream.write(text + "\n")
+            self._stream.flush()
+        except (OSError, ValueError):  # a closed or broken stderr: no progress, same run
+            self._stream = None
 
 
 def _phase(name: str, path: str, tree: DeployTree, port: int, *, duration: float,
