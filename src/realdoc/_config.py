@@ -30,9 +30,9 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from typing import Any, Mapping, NamedTuple, Optional, Union
+from typing import Any, Mapping, NamedTuple, Optional, Union, cast
 
-from ._common import DEFAULT_EVERY
+from ._policy import DEFAULT_EVERY, OnError
 
 __all__ = ["Options", "env_flag", "make_resolver", "options", "parse_every",
            "parse_use_readlink"]
@@ -180,8 +180,8 @@ def make_resolver(opts: Options) -> Any:
     try:
         from ._impl import Resolver  # not at import: _impl reads env_flag from here
 
-        resolver = Resolver(opts.docroot, every=opts.every,
-                            use_readlink=opts.use_readlink, on_error=opts.on_error)
+        resolver = Resolver(opts.docroot, every=opts.every, use_readlink=opts.use_readlink,
+                            on_error=cast("OnError", opts.on_error))  # checked by Resolver
     except (TypeError, ValueError) as exc:
         named = [src for src in opts.sources.values() if src.startswith("REALDOC_")]
         if not named:

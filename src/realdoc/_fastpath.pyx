@@ -72,9 +72,9 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memchr, memcmp, memcpy, strlen
 
 import os
-import threading
+from types import GenericAlias
 
-from realdoc import _common
+from realdoc import _common, _policy, _registry
 
 cdef extern from "_fastpath.h":
     enum rd_sys_slot:
@@ -131,11 +131,8 @@ cdef enum Plan:              # Resolver._nplan below 0
 # Run-time features: switched off for the process when the kernel says no.
 cdef bint g_proc_ok = True
 cdef bint g_openat2_ok = True
-# hits, misses (resolutions), errors, stale values served
+# hits (the other counters are in _TALLY, written by _policy); resolve()'s LRU clock
 cdef unsigned long long g_hits = 0
-cdef unsigned long long g_misses = 0
-cdef unsigned long long g_errors = 0
-cdef unsigned long long g_stale = 0
 cdef unsigned long long g_tick = 0
 cdef long g_gen = 1  # bumped in a forked child: refresh flags of the parent lapse
 
@@ -885,86 +882,82 @@ cdef Proof _replay(const char *docroot, size_t dlen0, bint dirslash, const int *
 
 # -------------------------------------------------------------------- Resolver
 
-cdef object _DEF_EVERY = _common.DEFAULT_EVERY
+cdef enum:  # use_readlink's modes, as _policy.MODE_* numbers them
+    MODE_REALPATH = 0
+    MODE_FIRST_LINK = 1
+    MODE_FIRST_LINK_START = 2
+
+assert (MODE_REALPATH, MODE_FIRST_LINK, MODE_FIRST_LINK_START) == (
+    _policy.MODE_REALPATH, _policy.MODE_FIRST_LINK, _policy.MODE_FIRST_LINK_START)
+
+cdef object _DEF_EVERY = _policy.DEFAULT_EVERY
 cdef str _DEF_ON_ERROR = "stale"
-cdef int _ON_STALE = 0
-cdef int _ON_RAISE = 1
-cdef int _ON_PASS = 2
+cdef object _TALLY = _policy.Tally()
+cdef object _policy_refresh = _policy.refresh
+cdef object _policy_failed = _policy.failed
+cdef object _Views = _policy.ResolverViews
 
 
 @cython.final
 cdef class Resolver:
-    """One configured docroot, resolved at most every ``every`` seconds.
+    """Compiled twin of ``realdoc._fastpath_py.Resolver``, whose docstring is the contract.
 
-    Calling the object returns the pinned real docroot (str, or bytes when
-    configured with bytes).  A hit costs no syscall: the coarse monotonic
-    clock is compared with the last resolution time.  See realdoc's README
-    for the contract of ``every``, ``use_readlink`` and ``on_error``;
-    ``clock`` (a zero-argument callable returning seconds) is for tests.
+    Differences are in cost only: a hit compares ``CLOCK_MONOTONIC_COARSE``
+    (read from the vDSO) with the last resolution time, and a refresh in
+    realpath mode replays the remembered links (module docstring).  The
+    introspection properties are ``_policy.ResolverViews``'s.
     """
 
-    cdef object _docroot       # as configured: str or bytes
-    cdef bytes _raw            # the docroot as bytes
-    cdef bytes _norm           # absolute, '.'/empty dropped: the text plans index into
-    cdef bint _dirslash        # docroot ends in '/', '/.' or '/..': result must be a dir
-    cdef bint _is_str
-    cdef double _every
-    cdef double _retry_every
-    cdef int _mode             # 0 realpath, 1 first_link, 2 first_link from start
+    cdef readonly object _docroot  # as configured: str or bytes
+    cdef bytes _raw                # the docroot as bytes
+    cdef bytes _norm               # absolute, '.'/empty dropped: the text plans index into
+    cdef bint _dirslash            # docroot ends in '/' or '/.': the result must be a dir
+    cdef readonly bint _is_str
+    cdef readonly double _every
+    cdef readonly int _mode        # MODE_*
     cdef int _trusted
-    cdef int _on_error
-    cdef object _value
-    cdef double _resolved_at
-    cdef double _retry_at
-    cdef object _error
-    cdef long _failures
-    cdef long _busy            # == g_gen while a thread refreshes
-    cdef object _clock
+    cdef readonly object _start
+    cdef readonly str _on_error
+    cdef public object _value
+    cdef public double _resolved_at
+    cdef public object _failing    # a _policy.Failing during a failure episode, else None
+    cdef long _busy                # == g_gen while a thread refreshes
+    cdef object _clock             # checked test clock, or None
     cdef int _plan[RD_MAXPLAN]
-    cdef int _nplan            # links in _plan, or a Plan state
-    cdef readonly unsigned long long _tick   # resolve()'s last use (LRU); read by LruIndex
-    cdef void *_vectorcall       # see rd_resolver_vectorcall
+    cdef int _nplan                # links in _plan, or a Plan state
+    cdef readonly unsigned long long _tick   # resolve()'s last use (LRU)
+    cdef void *_vectorcall         # see rd_resolver_vectorcall
     cdef object __weakref__
+
+    _tally = _TALLY
+    __class_getitem__ = classmethod(GenericAlias)  # Resolver[str], as the pure class allows
+    docroot = _Views.docroot
+    every = _Views.every
+    on_error = _Views.on_error
+    mode = _Views.mode
+    start = _Views.start
+    value = _Views.value
+    age = _Views.age
+    expires_in = _Views.expires_in
 
     def __cinit__(self, *args, **kwargs):
         self._vectorcall = rd_vectorcall_ptr()
         self._resolved_at = float("-inf")
-        self._every = 0.0
 
     def __init__(self, docroot, *, every=_DEF_EVERY, use_readlink=False, on_error="stale",
                  clock=None):
-        raw, is_str = _common.to_bytes(docroot, "docroot")
-        if not raw:
-            raise ValueError("docroot must not be empty")
-        self._raw = raw
-        self._is_str = is_str
-        self._docroot = _common.from_bytes(raw, is_str)
-        self._every = _common.check_every(every)
-        self._retry_every = min(self._every, 1.0)
-        mode, start = _common.check_use_readlink(raw, use_readlink)
-        if mode and raw[:1] != b"/":
-            raise ValueError("use_readlink needs an absolute docroot")
-        self._mode = mode
-        self._trusted = _common.parse_start(raw, start) if mode == 2 else 0
-        self._on_error = ("stale", "raise", "passthrough").index(_common.check_on_error(on_error))
-        self._clock = _common.check_clock(clock)
-        comps = _common.components(raw)
-        self._norm = b"/" + b"/".join(comps)
+        (self._docroot, self._raw, self._is_str, self._every, self._mode, self._trusted,
+         self._start, self._on_error, self._clock) = _policy.parse_options(
+            docroot, every, use_readlink, on_error, clock)
+        self._norm = b"/" + b"/".join(_common.components(self._raw))
         # "x/" and "x/." oblige x to be a directory; "x/.." stays in _norm
-        self._dirslash = raw.endswith((b"/", b"/."))
-        self._nplan = PLAN_UNKNOWN if raw[:1] == b"/" else PLAN_NEVER
-        self._value = None
-        self._resolved_at = float("-inf")
-        self._retry_at = float("-inf")
-        self._error = None
-        self._failures = 0
-        self._busy = 0
-        self._tick = 0
+        self._dirslash = self._raw.endswith((b"/", b"/."))
+        self._nplan = PLAN_UNKNOWN if self._raw[:1] == b"/" else PLAN_NEVER
 
-    cdef inline double _now(self) except? -1.0:
+    cpdef double _now(self) except? -1.0:
         if self._clock is None:
             return rd_coarse_now()
-        return float(self._clock())
+        return self._clock()
 
     def __call__(self):
         return self._call()
@@ -975,65 +968,17 @@ cdef class Resolver:
         if self._clock is None:
             now = rd_coarse_now()
         else:
-            now = float(self._clock())
+            now = self._clock()
         if now - self._resolved_at < self._every:
             g_hits += 1
             return self._value
         return self._miss(now)
 
     def __repr__(self):
-        return (f"Resolver({self._docroot!r}, every={self._every!r}, "
-                f"mode={self.mode!r}, value={self._value!r})")
-
-    @property
-    def docroot(self):
-        """The docroot as configured (str or bytes)."""
-        return self._docroot
-
-    @property
-    def every(self):
-        """Seconds a resolution is reused."""
-        return self._every
-
-    @property
-    def on_error(self):
-        """The failure policy: ``stale``, ``raise`` or ``passthrough``."""
-        return ("stale", "raise", "passthrough")[self._on_error]
-
-    @property
-    def mode(self):
-        """``realpath`` or ``first_link``."""
-        return "realpath" if self._mode == 0 else "first_link"
-
-    @property
-    def start(self):
-        """The first_link start prefix, or None."""
-        if self._mode != 2:
-            return None
-        return _common.from_bytes(b"/" + b"/".join(
-            _common.components(self._raw)[: self._trusted + 1]), self._is_str)
-
-    @property
-    def value(self):
-        """The last good resolution, or None."""
-        return self._value
-
-    @property
-    def age(self):
-        """Seconds since the last good resolution, or None."""
-        if self._value is None:
-            return None
-        return max(self._now() - self._resolved_at, 0.0)
-
-    @property
-    def expires_in(self):
-        """Seconds until the value is refreshed (0 when due), or None."""
-        if self._value is None:
-            return None
-        return max(self._every - (self._now() - self._resolved_at), 0.0)
+        return _policy.describe(self)
 
     def refresh(self):
-        """Resolve now, whatever the age; apply on_error on failure."""
+        """Resolve now, whatever the age; apply ``on_error`` on failure."""
         return self._refresh(self._now())
 
     cdef object _miss(self, double now):
@@ -1049,7 +994,20 @@ cdef class Resolver:
                 self._busy = 0
         return self._refresh(now)
 
-    cdef bytes _resolve_now(self):
+    cdef object _refresh(self, double now):
+        """The healthy refresh here; during a failure episode, _policy.refresh."""
+        if self._failing is not None:
+            return _policy_refresh(self, now)
+        _TALLY.misses += 1
+        try:
+            raw = self._resolve_now()
+        except OSError as e:
+            return _policy_failed(self, e, now)
+        self._value = _fsdecode(raw) if self._is_str else raw
+        self._resolved_at = now
+        return self._value
+
+    cpdef bytes _resolve_now(self):
         """One resolution, GIL released around the syscalls; raises OSError."""
         cdef char out[RD_BUF]
         cdef size_t olen = 0
@@ -1062,7 +1020,7 @@ cdef class Resolver:
         cdef bint dirslash = self._dirslash
         if self._raw is None:
             raise TypeError("this Resolver was not initialised (Resolver.__new__ without __init__)")
-        if self._mode != 0:
+        if self._mode != MODE_REALPATH:
             return _first_link_bytes(self._raw, self._trusted, self._docroot)
         if nplan == PLAN_NEVER or not g_openat2_ok:
             return _realpath_bytes(self._raw, self._docroot)
@@ -1096,48 +1054,6 @@ cdef class Resolver:
         self._nplan = PLAN_UNKNOWN
         return _realpath_bytes(self._raw, self._docroot)
 
-    cdef object _refresh(self, double now):
-        global g_misses, g_errors
-        if self._error is not None and now < self._retry_at:
-            return self._failed(self._error)
-        g_misses += 1
-        try:
-            raw = self._resolve_now()
-        except OSError as e:
-            g_errors += 1
-            self._failures += 1
-            if self._error is None:
-                _common.log_failure(self._docroot, e, self.on_error, self._value is not None)
-            self._error = e
-            self._retry_at = now + self._retry_every
-            return self._failed(e)
-        value = _fsdecode(raw) if self._is_str else raw
-        if self._error is not None:
-            _common.log_recovery(self._docroot, value, self._failures)
-            self._error = None
-            self._failures = 0
-        self._value = value
-        self._resolved_at = now
-        return value
-
-    cdef object _failed(self, object exc):
-        global g_stale
-        if self._on_error == _ON_STALE:
-            if self._value is not None:
-                g_stale += 1
-                return self._value
-        elif self._on_error == _ON_PASS:
-            return self._docroot
-        raise _common.copy_error(exc)
-
-    def _info(self):
-        return {
-            "docroot": self._docroot, "value": self._value, "age": self.age,
-            "expires_in": self.expires_in, "mode": self.mode, "start": self.start,
-            "every": self._every, "on_error": self.on_error,
-            "failing": self._error is not None,
-        }
-
 
 cdef int _guess_link_index(bytes norm, bytes real):
     """Index of the first component where norm and real differ: -1 if none, -3 if unsure."""
@@ -1168,19 +1084,43 @@ _install_vectorcall()
 
 # -------------------------------------------------------------------- registry
 
-cdef dict _registry = {}
-cdef object _lru = _common.LruIndex()
-cdef Py_ssize_t _maxsize = _common.DEFAULT_MAXSIZE
-_reg_lock = threading.Lock()
+def _hits():
+    return g_hits
 
 
-_RESOLVE_DOC = """Return the pinned real docroot, through the per-process registry.
+def _syscall_counts():
+    return {name: int(rd_sys[i]) for i, name in enumerate(_SYSCALL_NAMES)}
 
-    ``resolve(docroot, *, every=2.0, use_readlink=False, on_error="stale")``:
-    one :class:`Resolver` per distinct ``(docroot, every, use_readlink,
-    on_error)``, created on first use; the registry keeps the
-    ``get_maxsize()`` most recently used ones.  Same errors as Resolver.
-    """
+
+def _after_fork_in_child():
+    global g_gen, g_hits
+    cdef int i
+    g_gen += 1
+    g_hits = 0
+    for i in range(RD_NSYS):
+        rd_sys[i] = 0
+
+
+_reg = _registry.Registry(Resolver, hits=_hits, syscalls=_syscall_counts, tally=_TALLY,
+                          on_fork=_after_fork_in_child)
+cdef dict _entries = _reg.entries
+cdef object _registry_key = _registry.registry_key
+cdef object _add = _reg.add
+
+set_maxsize = _reg.set_maxsize
+get_maxsize = _reg.get_maxsize
+stats = _reg.stats
+cache_info = _reg.cache_info
+clear = _reg.clear
+
+
+cdef inline bint _plain(object docroot, object every, object use_readlink, object on_error):
+    """All arguments of the plain types, each its own key part (see registry_key)."""
+    return ((type(docroot) is str or type(docroot) is bytes)
+            and (type(every) is float or type(every) is int)
+            and (use_readlink is False or use_readlink is True or use_readlink is None
+                 or type(use_readlink) is str or type(use_readlink) is bytes)
+            and type(on_error) is str)
 
 
 def _resolve_general(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=_DEF_ON_ERROR):
@@ -1188,16 +1128,23 @@ def _resolve_general(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=
     global g_tick
     cdef object key
     cdef object found
-    if every is _DEF_EVERY and use_readlink is False and on_error is _DEF_ON_ERROR:
+    if type(docroot) is str and every is _DEF_EVERY and use_readlink is False \
+            and on_error is _DEF_ON_ERROR:
         key = docroot
+    elif _plain(docroot, every, use_readlink, on_error):
+        # registry_key()'s first case, with C type checks (a keyword hit stays fast)
+        if every == _DEF_EVERY and use_readlink is False and on_error == _DEF_ON_ERROR:
+            key = docroot
+        else:
+            key = (docroot, every, use_readlink, on_error)
     else:
-        key = _common.registry_key(docroot, every, use_readlink, on_error)
+        key = _registry_key(docroot, every, use_readlink, on_error)
     try:
-        found = _registry.get(key)
+        found = _entries.get(key)
     except TypeError:
         found = None
     if found is None:
-        found = _new_entry(key, docroot, every, use_readlink, on_error)
+        found = _add(key, docroot, every, use_readlink, on_error)
     cdef Resolver r = <Resolver>found
     g_tick += 1
     r._tick = g_tick
@@ -1205,12 +1152,17 @@ def _resolve_general(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=
 
 
 cdef object _resolve1(object docroot):
-    """resolve(docroot) with default options: a dict lookup and the hit path."""
+    """resolve(docroot) with default options: a dict lookup and the hit path.
+
+    Only a plain str or bytes is its own key (registry_key); others take the
+    general path."""
     global g_tick
-    cdef PyObject *found = rd_dict_get(_registry, docroot)
+    if type(docroot) is not str and type(docroot) is not bytes:
+        return _resolve_general(docroot)
+    cdef PyObject *found = rd_dict_get(_entries, docroot)
     if found is NULL:
         if PyErr_Occurred() is not NULL:
-            PyErr_Clear()  # unhashable: _resolve_general words the TypeError
+            PyErr_Clear()  # a key's __eq__ raised: the general path raises it again
         return _resolve_general(docroot)
     cdef Resolver r = <Resolver>found
     g_tick += 1
@@ -1236,7 +1188,7 @@ cdef class _ResolveFunction:
 
     @property
     def __doc__(self):
-        return _RESOLVE_DOC
+        return _registry.RESOLVE_DOC
 
     @property
     def __name__(self):
@@ -1257,92 +1209,3 @@ cdef _install_resolve():
 
 
 resolve = _install_resolve()
-
-
-cdef Resolver _new_entry(object key, object docroot, object every, object use_readlink,
-                         object on_error):
-    r = Resolver(docroot, every=every, use_readlink=use_readlink, on_error=on_error)
-    try:
-        hash(key)
-    except TypeError:
-        raise _common.unhashable_docroot(docroot) from None
-    with _reg_lock:
-        existing = _registry.get(key)
-        if existing is not None:
-            return existing
-        _lru.evict(_registry, _maxsize - 1)
-        _registry[key] = r
-        _lru.added(key)
-    return r
-
-
-def set_maxsize(maxsize):
-    """Set how many resolvers resolve() keeps (LRU); returns the old size."""
-    global _maxsize
-    maxsize = _common.check_maxsize(maxsize)
-    with _reg_lock:
-        old = _maxsize
-        _maxsize = maxsize
-        _lru.evict(_registry, maxsize)
-    return old
-
-
-def get_maxsize():
-    """How many resolvers resolve() keeps."""
-    return _maxsize
-
-
-def stats():
-    """Counters of this process since start (or fork): see realdoc.stats()."""
-    sys_counts = {name: int(rd_sys[i]) for i, name in enumerate(_SYSCALL_NAMES)}
-    out = {
-        "hits": g_hits, "misses": g_misses, "errors": g_errors,
-        "stale_served": g_stale, "entries": len(_registry), "maxsize": _maxsize,
-        "syscalls": sys_counts,
-    }
-    out.update(sys_counts)
-    return out
-
-
-def cache_info():
-    """One dict per registry entry, most recently used first."""
-    with _reg_lock:
-        entries = sorted(_registry.values(), key=lambda r: -(<Resolver>r)._tick)
-    return [r._info() for r in entries]
-
-
-def clear(prefix=None):
-    """Drop every registry entry, or those whose docroot starts with ``prefix``
-    component-wise; return how many were dropped."""
-    cdef Py_ssize_t n = 0
-    if prefix is None:
-        with _reg_lock:
-            n = len(_registry)
-            _registry.clear()
-            _lru.rebuild(_registry)
-        return n
-    praw, _ = _common.to_bytes(prefix, "prefix")
-    with _reg_lock:
-        doomed = [k for k, r in _registry.items()
-                  if _common.prefix_matches((<Resolver>r)._docroot, praw)]
-        for k in doomed:
-            del _registry[k]
-    return len(doomed)
-
-
-def _reset_stats():
-    global g_hits, g_misses, g_errors, g_stale
-    cdef int i
-    for i in range(RD_NSYS):
-        rd_sys[i] = 0
-    g_hits = g_misses = g_errors = g_stale = 0
-
-
-def _after_fork_in_child():
-    global g_gen, _reg_lock
-    g_gen += 1
-    _reg_lock = threading.Lock()
-    _reset_stats()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)

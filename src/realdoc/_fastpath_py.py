@@ -18,10 +18,12 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, AnyStr, Callable, Dict, List, Optional, Union, cast, overload
 
-from . import _common
+from . import _common, _policy
 from ._common import PATH_MAX, MAXSYMLINKS, PROC_MIN_COMPONENTS
+from ._policy import BytesPath, CacheInfoRow, OnError, StrPath, UseReadlink
+from ._registry import RESOLVE_DOC, Registry, Stats, registry_key
 
 __all__ = [
     "realpath", "first_link", "Resolver", "resolve", "stats", "cache_info",
@@ -62,9 +64,6 @@ _features: Dict[str, bool] = {
 
 _SYSCALL_NAMES = ("readlink", "openat2", "close", "getcwd")
 _sys: Dict[str, int] = dict.fromkeys(_SYSCALL_NAMES, 0)
-# hits, misses, errors, stale_served
-_ctr: List[int] = [0, 0, 0, 0]
-_fork_gen: List[int] = [0]
 
 
 def features() -> Dict[str, bool]:
@@ -255,6 +254,14 @@ def _realpath_raw(raw: bytes, filename: Any) -> bytes:
     return _walk(raw, filename)
 
 
+@overload
+def realpath(path: StrPath) -> str: ...
+
+
+@overload
+def realpath(path: BytesPath) -> bytes: ...
+
+
 def realpath(path: Any) -> Any:
     """Return the canonical absolute path of ``path``, like libc realpath(3).
 
@@ -354,6 +361,14 @@ def _first_link_raw(raw: bytes, trusted: int, filename: Any) -> bytes:
     return result
 
 
+@overload
+def first_link(path: StrPath, start: Union[StrPath, BytesPath, None] = None) -> str: ...
+
+
+@overload
+def first_link(path: BytesPath, start: Union[StrPath, BytesPath, None] = None) -> bytes: ...
+
+
 def first_link(path: Any, start: Any = None) -> Any:
     """Return ``path`` with only its first symlink replaced by the link's target.
 
@@ -381,306 +396,177 @@ def first_link(path: Any, start: Any = None) -> Any:
 # -------------------------------------------------------------------- Resolver
 
 _monotonic = time.monotonic
+_hits: List[int] = [0]     # the other counters are in _tally (written by _policy)
+_fork_gen: List[int] = [0]  # bumped in a forked child: the parent's locks lapse
+_tally = _policy.Tally()
+_DEF_EVERY = _policy.DEFAULT_EVERY
+_STALE = "stale"
+_ticks = itertools.count(1)  # resolve()'s LRU clock: an entry's _tick is its last use
 
 
-class Resolver:
+class Resolver(_policy.ResolverViews[AnyStr]):
     """One configured docroot, resolved at most every ``every`` seconds.
 
-    Calling the object returns the pinned real docroot (str, or bytes when
-    configured with bytes).  A hit costs no syscall.  See realdoc's README for
-    the contract of ``every``, ``use_readlink`` and ``on_error``.
+    Calling the object (no arguments) returns the pinned real docroot: str, or
+    bytes when ``docroot`` is bytes (an os.PathLike gives its kind).  A call
+    within ``every`` seconds of the last good resolution is a hit: the cached
+    value, no syscall.  Otherwise it resolves again (a miss): with
+    :func:`realpath`, or with :func:`first_link` when ``use_readlink`` is True
+    (from the root) or an absolute start path (components before its last are
+    trusted).  While one thread resolves, the others keep getting the cached
+    value.
+
+    ``every``: seconds, int or float >= 0 (0: every call resolves; inf:
+    never again).  ``on_error``, when a resolution fails: ``"stale"`` serves
+    the last good value (raises when there is none), ``"raise"`` raises the
+    OSError, ``"passthrough"`` returns the docroot as configured.  A failing
+    docroot is retried at most every ``min(every, 1)`` seconds; a failure
+    episode logs one warning on the ``realdoc`` logger when it starts and one
+    when it ends.  ``clock`` (for tests): a callable returning seconds as int
+    or float; any other reading raises TypeError (NaN: ValueError).
+
+    Errors at construction: TypeError (docroot not str/bytes/os.PathLike,
+    ``every`` not a number, ``use_readlink`` of another type, ``clock`` not
+    callable), ValueError (empty docroot or NUL byte, ``every`` < 0 or NaN,
+    ``use_readlink`` with a relative docroot or a start that is not an
+    absolute component-wise prefix of it, unknown ``on_error``).
     """
 
-    __slots__ = ("_docroot", "_raw", "_is_str", "_every", "_mode", "_trusted",
-                 "_on_error", "_value", "_resolved_at", "_retry_at", "_error",
-                 "_failures", "_lock", "_gen", "_now", "_tick", "__weakref__")
+    __slots__ = ("__weakref__", "_docroot", "_every", "_failing", "_gen", "_is_str", "_lock",
+                 "_mode", "_now", "_on_error", "_raw", "_resolved_at", "_start", "_tick",
+                 "_trusted", "_value")
 
-    def __init__(self, docroot: Any, *, every: Any = _common.DEFAULT_EVERY,
-                 use_readlink: Any = False, on_error: str = "stale",
+    _tally = _tally
+
+    @overload
+    def __init__(self: Resolver[str], docroot: StrPath, *, every: float = ...,
+                 use_readlink: UseReadlink = ..., on_error: OnError = ...,
+                 clock: Optional[Callable[[], float]] = ...) -> None: ...
+
+    @overload
+    def __init__(self: Resolver[bytes], docroot: BytesPath, *, every: float = ...,
+                 use_readlink: UseReadlink = ..., on_error: OnError = ...,
+                 clock: Optional[Callable[[], float]] = ...) -> None: ...
+
+    def __init__(self, docroot: Any, *, every: float = _DEF_EVERY,
+                 use_readlink: UseReadlink = False, on_error: OnError = "stale",
                  clock: Optional[Callable[[], float]] = None) -> None:
-        raw, is_str = _common.to_bytes(docroot, "docroot")
-        if not raw:
-            raise ValueError("docroot must not be empty")
-        self._raw = raw
-        self._is_str = is_str
-        self._docroot = _common.from_bytes(raw, is_str)
-        self._every = _common.check_every(every)
-        self._mode, start = _common.check_use_readlink(raw, use_readlink)
-        if self._mode and raw[:1] != b"/":
-            raise ValueError("use_readlink needs an absolute docroot")
-        self._trusted = _common.parse_start(raw, start) if self._mode == 2 else 0
-        self._on_error = _common.check_on_error(on_error)
-        self._now: Callable[[], float] = _common.check_clock(clock) or _monotonic
-        self._value: Any = None
+        o = _policy.parse_options(docroot, every, use_readlink, on_error, clock)
+        self._docroot = cast(AnyStr, o.docroot)  # the kind __init__'s overloads promise
+        self._raw, self._is_str, self._every = o.raw, o.is_str, o.every
+        self._mode, self._trusted = o.mode, o.trusted
+        self._start = cast(Optional[AnyStr], o.start)
+        self._on_error = o.on_error
+        self._now: Callable[[], float] = o.clock or _monotonic
+        self._value: Optional[AnyStr] = None
         self._resolved_at = float("-inf")
-        self._retry_at = float("-inf")
-        self._error: Optional[OSError] = None
-        self._failures = 0
+        self._failing: Optional[_policy.Failing] = None
         self._lock = threading.Lock()
         self._gen = _fork_gen[0]
         self._tick = 0
 
     def __new__(cls, *args: Any, clock: Optional[Callable[[], float]] = None,
-                **kwargs: Any) -> "Resolver":
+                **kwargs: Any) -> Resolver[AnyStr]:
         # A test clock gets a subclass, so the default hit path reads the module's
         # clock directly (one attribute lookup less per call).
         if clock is not None and cls is Resolver:
-            cls = _ClockedResolver
+            return object.__new__(_ClockedResolver)
         return object.__new__(cls)
 
-    def __call__(self) -> Any:
+    def __call__(self) -> AnyStr:
         if _monotonic() - self._resolved_at < self._every:
-            _ctr[0] += 1
-            return self._value
+            _hits[0] += 1
+            return self._value  # type: ignore[return-value]  # set whenever _resolved_at is
         return self._miss()
 
     def __repr__(self) -> str:
-        return (f"Resolver({self._docroot!r}, every={self._every!r}, "
-                f"mode={self.mode!r}, value={self._value!r})")
+        return _policy.describe(self)
 
-    # read-only views
-    @property
-    def docroot(self) -> Any:
-        """The docroot as configured (str or bytes)."""
-        return self._docroot
+    def refresh(self) -> AnyStr:
+        """Resolve now, whatever the age; apply ``on_error`` on failure."""
+        return _policy.refresh(self, self._now())  # type: ignore[no-any-return]
 
-    @property
-    def every(self) -> float:
-        """Seconds a resolution is reused."""
-        return self._every
-
-    @property
-    def on_error(self) -> str:
-        """The failure policy: ``stale``, ``raise`` or ``passthrough``."""
-        return self._on_error
-
-    @property
-    def mode(self) -> str:
-        """``realpath`` or ``first_link``."""
-        return "realpath" if self._mode == 0 else "first_link"
-
-    @property
-    def start(self) -> Any:
-        """The first_link start prefix, or None."""
-        if self._mode != 2:
-            return None
-        return _common.from_bytes(b"/" + b"/".join(
-            _common.components(self._raw)[: self._trusted + 1]), self._is_str)
-
-    @property
-    def value(self) -> Any:
-        """The last good resolution, or None."""
-        return self._value
-
-    @property
-    def age(self) -> Optional[float]:
-        """Seconds since the last good resolution, or None."""
-        if self._value is None:
-            return None
-        return max(self._now() - self._resolved_at, 0.0)
-
-    @property
-    def expires_in(self) -> Optional[float]:
-        """Seconds until the value is refreshed (0 when due), or None."""
-        if self._value is None:
-            return None
-        return max(self._every - (self._now() - self._resolved_at), 0.0)
-
-    def refresh(self) -> Any:
-        """Resolve now, whatever the age; apply on_error on failure."""
-        return self._refresh(self._now())
-
-    # slow path
     def _resolve_now(self) -> bytes:
-        if self._mode == 0:
+        if self._mode == _policy.MODE_REALPATH:
             return _realpath_raw(self._raw, self._docroot)
         return _first_link_raw(self._raw, self._trusted, self._docroot)
 
-    def _miss(self) -> Any:
+    def _miss(self) -> AnyStr:
         now = self._now()
         if self._gen != _fork_gen[0]:
             self._lock = threading.Lock()
             self._gen = _fork_gen[0]
         if self._value is not None and self._every > 0:
             if not self._lock.acquire(False):
-                _ctr[0] += 1  # another thread refreshes: serve the cached value
+                _hits[0] += 1  # another thread refreshes: serve the cached value
                 return self._value
             try:
-                return self._refresh(now)
+                return _policy.refresh(self, now)  # type: ignore[no-any-return]
             finally:
                 self._lock.release()
-        return self._refresh(now)
-
-    def _refresh(self, now: float) -> Any:
-        if self._error is not None and now < self._retry_at:
-            return self._failed(self._error, now)
-        _ctr[1] += 1
-        try:
-            raw = self._resolve_now()
-        except OSError as e:
-            _ctr[2] += 1
-            self._failures += 1
-            if self._error is None:
-                _common.log_failure(self._docroot, e, self._on_error, self._value is not None)
-            self._error = e
-            self._retry_at = now + min(self._every, 1.0)
-            return self._failed(e, now)
-        value = _common.from_bytes(raw, self._is_str)
-        if self._error is not None:
-            _common.log_recovery(self._docroot, value, self._failures)
-            self._error = None
-            self._failures = 0
-        self._value = value
-        self._resolved_at = now
-        return value
-
-    def _failed(self, exc: OSError, now: float) -> Any:
-        if self._on_error == "stale":
-            if self._value is not None:
-                _ctr[3] += 1
-                return self._value
-        elif self._on_error == "passthrough":
-            return self._docroot
-        raise _common.copy_error(exc)
-
-    def _info(self) -> Dict[str, Any]:
-        return {
-            "docroot": self._docroot, "value": self._value, "age": self.age,
-            "expires_in": self.expires_in, "mode": self.mode, "start": self.start,
-            "every": self._every, "on_error": self._on_error,
-            "failing": self._error is not None,
-        }
+        return _policy.refresh(self, now)  # type: ignore[no-any-return]
 
 
-class _ClockedResolver(Resolver):
+class _ClockedResolver(Resolver[AnyStr]):
     """A Resolver whose clock was given (tests): the hit path calls it."""
 
     __slots__ = ()
 
-    def __call__(self) -> Any:
+    def __call__(self) -> AnyStr:
         if self._now() - self._resolved_at < self._every:
-            _ctr[0] += 1
-            return self._value
+            _hits[0] += 1
+            return self._value  # type: ignore[return-value]  # set whenever _resolved_at is
         return self._miss()
 
 
 # -------------------------------------------------------------------- registry
 
-_registry: Dict[Any, Resolver] = {}
-_maxsize: List[int] = [_common.DEFAULT_MAXSIZE]
-_ticks = itertools.count(1)
-_lru = _common.LruIndex()
-_reg_lock = threading.Lock()
+def _after_fork_in_child() -> None:
+    _fork_gen[0] += 1
+    _hits[0] = 0
+    for name in _sys:
+        _sys[name] = 0
 
 
-_DEF_EVERY = _common.DEFAULT_EVERY
+_reg: Registry[Resolver[Any]] = Registry(
+    Resolver, hits=lambda: _hits[0], syscalls=lambda: dict(_sys), tally=_tally,
+    on_fork=_after_fork_in_child)
+_entries: Dict[Any, Resolver[Any]] = _reg.entries  # looked up by resolve() directly
+
+set_maxsize: Callable[[int], int] = _reg.set_maxsize
+get_maxsize: Callable[[], int] = _reg.get_maxsize
+stats: Callable[[], Stats] = _reg.stats
+cache_info: Callable[[], List[CacheInfoRow]] = _reg.cache_info
+clear: Callable[..., int] = _reg.clear
 
 
-def resolve(docroot: Any, *, every: Any = _DEF_EVERY,
-            use_readlink: Any = False, on_error: str = "stale") -> Any:
-    """Return the pinned real docroot, through the per-process registry.
+@overload
+def resolve(docroot: StrPath, *, every: float = ..., use_readlink: UseReadlink = ...,
+            on_error: OnError = ...) -> str: ...
 
-    One :class:`Resolver` per distinct ``(docroot, every, use_readlink,
-    on_error)``, created on first use; the registry keeps the
-    ``get_maxsize()`` most recently used ones.  Same errors as Resolver.
-    """
-    if every is _DEF_EVERY and use_readlink is False and on_error == "stale":
-        key = docroot
+
+@overload
+def resolve(docroot: BytesPath, *, every: float = ..., use_readlink: UseReadlink = ...,
+            on_error: OnError = ...) -> bytes: ...
+
+
+def resolve(docroot: Any, *, every: float = _DEF_EVERY, use_readlink: UseReadlink = False,
+            on_error: OnError = "stale") -> Any:
+    if type(docroot) is str and every is _DEF_EVERY and use_readlink is False \
+            and on_error is _STALE:
+        key: Any = docroot
     else:
-        key = _common.registry_key(docroot, every, use_readlink, on_error)
+        key = registry_key(docroot, every, use_readlink, on_error)
     try:
-        r = _registry[key]
+        r = _entries[key]
     except (KeyError, TypeError):
-        r = _new_entry(key, docroot, every, use_readlink, on_error)
+        r = _reg.add(key, docroot, every, use_readlink, on_error)
     r._tick = next(_ticks)
     # Resolver.__call__ inlined (registry entries never have a test clock)
     if _monotonic() - r._resolved_at < r._every:
-        _ctr[0] += 1
+        _hits[0] += 1
         return r._value
     return r._miss()
 
 
-def _new_entry(key: Any, docroot: Any, every: Any, use_readlink: Any,
-               on_error: str) -> Resolver:
-    r = Resolver(docroot, every=every, use_readlink=use_readlink, on_error=on_error)
-    try:
-        hash(key)
-    except TypeError:
-        raise _common.unhashable_docroot(docroot) from None
-    with _reg_lock:
-        existing = _registry.get(key)
-        if existing is not None:
-            return existing
-        _lru.evict(_registry, _maxsize[0] - 1)
-        _registry[key] = r
-        _lru.added(key)
-    return r
-
-
-def set_maxsize(maxsize: int) -> int:
-    """Set how many resolvers resolve() keeps (LRU); returns the old size."""
-    maxsize = _common.check_maxsize(maxsize)
-    with _reg_lock:
-        old = _maxsize[0]
-        _maxsize[0] = maxsize
-        _lru.evict(_registry, maxsize)
-    return old
-
-
-def get_maxsize() -> int:
-    """How many resolvers resolve() keeps."""
-    return _maxsize[0]
-
-
-def stats() -> Dict[str, Any]:
-    """Counters of this process since start (or fork): see realdoc.stats()."""
-    out: Dict[str, Any] = {
-        "hits": _ctr[0], "misses": _ctr[1], "errors": _ctr[2],
-        "stale_served": _ctr[3], "entries": len(_registry), "maxsize": _maxsize[0],
-        "syscalls": dict(_sys),
-    }
-    out.update(_sys)
-    return out
-
-
-def cache_info() -> List[Dict[str, Any]]:
-    """One dict per registry entry, most recently used first."""
-    with _reg_lock:
-        entries = sorted(_registry.values(), key=lambda r: -r._tick)
-    return [r._info() for r in entries]
-
-
-def clear(prefix: Any = None) -> int:
-    """Drop every registry entry, or those whose docroot starts with ``prefix``
-    component-wise; return how many were dropped."""
-    if prefix is None:
-        with _reg_lock:
-            n = len(_registry)
-            _registry.clear()
-            _lru.rebuild(_registry)
-        return n
-    praw, _ = _common.to_bytes(prefix, "prefix")
-    with _reg_lock:
-        doomed = [k for k, r in _registry.items() if _common.prefix_matches(r._docroot, praw)]
-        for k in doomed:
-            del _registry[k]
-    return len(doomed)
-
-
-def _reset_stats() -> None:
-    for name in _sys:
-        _sys[name] = 0
-    for i in range(len(_ctr)):
-        _ctr[i] = 0
-
-
-def _after_fork_in_child() -> None:
-    global _reg_lock
-    _reg_lock = threading.Lock()
-    _fork_gen[0] += 1
-    _reset_stats()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
+resolve.__doc__ = RESOLVE_DOC
