@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import decimal
 import errno
+import fractions
+import gc
 import logging
 import math
 import os
+import pathlib
 import shutil
 import tempfile
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -18,6 +23,7 @@ from helpers import (
     PURE, agree, expect_os_error, fork_call, make_dirs_beyond_path_max, make_docroot_tree,
     make_permission_tree, outcome,
 )
+from realdoc._registry import registry_key
 from reference import libc_realpath
 
 
@@ -651,3 +657,198 @@ def test_docroot_link_flipped_to_a_file(impl, site_paths):
         assert rs["first_link"]() == f"{root}/file/public"
         flip("releases/r2")
         assert [r() for r in rs.values()] == [site_paths["r2"]] * 4
+
+
+# ------------------------------------------------- 0.2: defects of issue 14, stats() keys
+
+def test_failing_resolver_forms_no_reference_cycle(impl, tmp_path):
+    """#14 item 10: the stored error carries no traceback (whose frames would reference
+    the Resolver), so a failing Resolver is freed by reference counting alone."""
+    missing = str(tmp_path / "missing" / "docroot")
+    gc.collect()
+    gc.disable()
+    try:
+        for on_error in ("raise", "stale", "passthrough"):
+            r = impl.Resolver(missing, every=0, on_error=on_error)
+            for _ in range(3):
+                try:
+                    r()
+                except FileNotFoundError:
+                    pass
+            assert impl.cache_info() == [] and r.value is None
+            ref = weakref.ref(r)
+            del r
+            assert ref() is None, f"on_error={on_error!r}: the failing Resolver is still alive"
+    finally:
+        gc.enable()
+
+
+def test_failing_resolve_entries_are_freed_on_eviction(impl, tmp_path):
+    """#14 item 10 as reported: failing resolve() docroots beyond maxsize, gc disabled:
+    evicted entries are freed at once (0.1.0's pure twin kept every one alive)."""
+    old = impl.set_maxsize(4)
+    gc.collect()
+    gc.disable()
+    try:
+        before = sum(isinstance(o, impl.Resolver) for o in gc.get_objects())
+        for i in range(200):
+            with pytest.raises(FileNotFoundError):
+                impl.resolve(str(tmp_path / f"missing{i}"), every=0, on_error="raise")
+        alive = sum(isinstance(o, impl.Resolver) for o in gc.get_objects()) - before
+        assert alive <= 4, f"{alive} Resolvers alive, the registry keeps 4"
+    finally:
+        gc.enable()
+        impl.set_maxsize(old)
+
+
+class EqualToStr:
+    """Not a path, but equal to (and hashed like) a str: it must not pass for one."""
+
+    def __init__(self, s):
+        self.s = s
+
+    def __hash__(self):
+        return hash(self.s)
+
+    def __eq__(self, other):
+        return other == self.s
+
+
+@pytest.mark.parametrize("good,bad,exc", [
+    ({"every": 1}, {"every": True}, TypeError),
+    ({"every": 0}, {"every": False}, TypeError),
+    ({"every": 1}, {"every": 1 + 0j}, TypeError),
+    ({"every": 3}, {"every": fractions.Fraction(3)}, TypeError),
+    ({"every": 3}, {"every": decimal.Decimal(3)}, TypeError),
+    ({"use_readlink": True}, {"use_readlink": 1}, TypeError),
+    ({"every": 3, "use_readlink": False}, {"every": 3, "use_readlink": 0}, TypeError),
+    ({"every": 3}, {"every": 3, "on_error": EqualToStr("stale")}, ValueError),
+    ({}, {"on_error": EqualToStr("stale")}, ValueError),
+], ids=["every-True", "every-False", "every-complex", "every-Fraction", "every-Decimal",
+        "use_readlink-1", "use_readlink-0", "on_error-lookalike", "on_error-lookalike-default"])
+def test_resolve_checks_do_not_depend_on_the_registry(impl, site, good, bad, exc):
+    """#14 item 11: an argument equal to a valid one (True == 1, 1+0j == 1) is checked
+    like any other, before and after the valid one made an entry."""
+    docroot, www = site
+    with pytest.raises(exc):
+        impl.resolve(docroot, **bad)
+    assert impl.resolve(docroot, **good) == real(www, "r2")
+    with pytest.raises(exc):
+        impl.resolve(docroot, **bad)
+
+
+def test_resolve_docroot_check_does_not_depend_on_the_registry(impl, site):
+    """#14 item 11 for the docroot, on the one-argument fast path and the general one."""
+    docroot, www = site
+    assert impl.resolve(docroot) == real(www, "r2")
+    assert impl.resolve(docroot, every=5) == real(www, "r2")
+    for kwargs in ({}, {"every": 5}):
+        with pytest.raises(TypeError, match="docroot must be str, bytes or os.PathLike"):
+            impl.resolve(EqualToStr(docroot), **kwargs)
+
+
+class FloatSeconds(float):
+    pass
+
+
+def test_resolve_registry_keys_agree_with_registry_key(impl, site):
+    """The compiled resolve() computes plain keys in C: it must partition arguments into
+    entries exactly as _registry.registry_key does (and the pure twin)."""
+    docroot, _ = site
+    calls = [
+        (docroot, {}), (docroot, {"every": 2}), (docroot, {"every": 2.0}),
+        (docroot, {"on_error": "stale"}), (docroot, {"use_readlink": False}),
+        (docroot, {"use_readlink": None}), (docroot, {"every": 3}), (docroot, {"every": 3.0}),
+        (docroot, {"every": FloatSeconds(3.0)}), (docroot, {"every": FloatSeconds(2.0)}),
+        (docroot, {"on_error": "raise"}), (docroot, {"every": 3, "on_error": "raise"}),
+        (docroot, {"use_readlink": True}), (os.fsencode(docroot), {}),
+        (pathlib.Path(docroot), {}), (pathlib.Path(docroot), {"every": 3}),
+    ]
+    keys = set()
+    for d, kwargs in calls:
+        impl.resolve(d, **kwargs)
+        full = {"every": 2.0, "use_readlink": False, "on_error": "stale", **kwargs}
+        keys.add(registry_key(d, full["every"], full["use_readlink"], full["on_error"]))
+        assert impl.stats()["entries"] == len(keys), (d, kwargs)
+
+
+def test_clear_prefix_counts_absoluteness(impl, tmp_path, monkeypatch):
+    """#14 item 12: ``clear("tmp")`` does not drop ``/tmp/...``; ``clear("/tmp")`` does not
+    drop the relative ``tmp/www``."""
+    (tmp_path / "www").mkdir()
+    absolute = str(tmp_path / "www")
+    relative = absolute.lstrip("/")
+    first = relative.split("/")[0]
+    monkeypatch.chdir("/")
+    impl.resolve(absolute)
+    impl.resolve(relative)
+    assert impl.clear(first) == 1
+    assert [e["docroot"] for e in impl.cache_info()] == [absolute]
+    impl.resolve(relative)
+    assert impl.clear("/" + first) == 1
+    assert [e["docroot"] for e in impl.cache_info()] == [relative]
+    impl.resolve(absolute)
+    assert impl.clear(os.fsencode(relative)) == 1
+    assert impl.clear(pathlib.Path("/")) == 1
+    impl.resolve(absolute)
+    impl.resolve(relative)
+    assert impl.clear("") == 2  # an empty prefix matches every docroot
+
+
+@pytest.mark.parametrize("start,want", [("/", "/"), (b"/", "/"), ("//", "/"), ("/./", "/")])
+def test_start_of_the_root(impl, site, start, want):
+    """#14 item 15a: ``use_readlink='/'`` reports ``start == '/'`` (0.1.0: the first
+    component of the docroot), in the docroot's kind."""
+    docroot, www = site
+    r = impl.Resolver(docroot, use_readlink=start)
+    assert r.start == want
+    assert r() == os.path.join(www, "releases/r2/public/assets")
+    rb = impl.Resolver(os.fsencode(docroot), use_readlink=start)
+    assert rb.start == os.fsencode(want)
+
+
+def test_start_is_normalised(impl, site):
+    docroot, www = site
+    r = impl.Resolver(docroot, use_readlink=www + "//./current/")
+    assert r.start == www + "/current"
+    assert impl.Resolver(docroot, use_readlink=pathlib.Path(www)).start == www
+    assert impl.Resolver(docroot, use_readlink=True).start is None
+
+
+@pytest.mark.parametrize("reading,exc,msg", [
+    ("1.5", TypeError, "clock() must return a number of seconds, not str"),
+    (None, TypeError, "clock() must return a number of seconds, not NoneType"),
+    (True, TypeError, "clock() must return a number of seconds, not bool"),
+    (1 + 0j, TypeError, "clock() must return a number of seconds, not complex"),
+    (math.nan, ValueError, "clock() returned nan"),
+])
+def test_bad_clock_reading(impl, site, reading, exc, msg):
+    """#14 item 15f: a test clock must return int or float seconds; anything else raises
+    the same error on both cores, at every reading (call, refresh, age)."""
+    docroot, _ = site
+    r = impl.Resolver(docroot, clock=lambda: reading)
+    for read in (r, r.refresh):
+        with pytest.raises(exc) as info:
+            read()
+        assert str(info.value) == msg
+
+
+@pytest.mark.parametrize("reading", [1000, 1000.0, FloatSeconds(1000.0)])
+def test_good_clock_readings(impl, site, reading):
+    docroot, www = site
+    r = impl.Resolver(docroot, every=10, clock=lambda: reading)
+    assert r() == real(www, "r2")
+    assert r.age == 0.0 and r.expires_in == 10.0
+
+
+def test_stats_keys(impl):
+    """Each syscall count is reported once, under ``syscalls`` (0.1.0 also had it at the top)."""
+    s = impl.stats()
+    assert set(s) == {"hits", "misses", "errors", "stale_served", "entries", "maxsize",
+                      "syscalls"}
+    assert all(type(v) is int for k, v in s.items() if k != "syscalls")
+    assert all(type(v) is int for v in s["syscalls"].values())
+
+
+def test_resolver_is_generic_at_run_time(impl):
+    assert impl.Resolver[str] is not None and impl.Resolver[bytes] is not None

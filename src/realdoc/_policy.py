@@ -285,6 +285,7 @@ def failed(r: ResolverState, exc: OSError, now: float) -> Any:
     it recovers); later ones only count (``stats()["errors"]``).
     """
     r._tally.errors += 1
+    error = copy_error(exc)  # also what the log record holds: no traceback, no cycle
     episode = r._failing
     if episode is None:
         episode = r._failing = Failing()
@@ -295,9 +296,9 @@ def failed(r: ResolverState, exc: OSError, now: float) -> Any:
         else:
             action = "raising"
         logger.warning("realdoc: cannot resolve %r: %s; %s until it recovers",
-                       r._docroot, exc, action)
+                       r._docroot, error, action)
     episode.attempts += 1
-    episode.error = copy_error(exc)
+    episode.error = error
     episode.retry_at = now + min(r._every, RETRY_MAX)
     return serve_failure(r)
 
