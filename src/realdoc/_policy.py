@@ -51,6 +51,21 @@ BytesPath = Union[bytes, "os.PathLike[bytes]"]
 #: ``use_readlink``: False/None (realpath), True (first_link from the root), a start path.
 UseReadlink = Union[bool, None, str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
+logger = logging.getLogger("realdoc")
+
+#: ``on_error``'s policies.
+ON_ERROR_CHOICES: Tuple[OnError, ...] = ("stale", "raise", "passthrough")
+#: Seconds a resolution is reused by default.
+DEFAULT_EVERY = 2.0
+#: A failing docroot is retried at most every ``min(every, RETRY_MAX)`` seconds.
+RETRY_MAX = 1.0
+
+#: Resolution modes: realpath(); first_link() from the root; first_link() from ``start``.
+MODE_REALPATH = 0
+MODE_FIRST_LINK = 1
+MODE_FIRST_LINK_START = 2
+MODE_NAMES: Tuple[Mode, ...] = ("realpath", "first_link", "first_link")  # Resolver.mode
+
 
 class CacheInfoRow(TypedDict):
     """One row of ``cache_info()``: a registry entry, as its Resolver reports it."""
@@ -81,20 +96,7 @@ class ResolverState(Protocol):
     def _now(self) -> float: ...
     def _resolve_now(self) -> bytes: ...
 
-logger = logging.getLogger("realdoc")
 
-#: ``on_error`` policies, in the order of their numbers in the compiled core.
-ON_ERROR_CHOICES: Tuple[OnError, ...] = ("stale", "raise", "passthrough")
-#: Seconds a resolution is reused by default.
-DEFAULT_EVERY = 2.0
-#: A failing docroot is retried at most every ``min(every, RETRY_MAX)`` seconds.
-RETRY_MAX = 1.0
-
-#: Resolution modes: realpath(); first_link() from the root; first_link() from ``start``.
-MODE_REALPATH = 0
-MODE_FIRST_LINK = 1
-MODE_FIRST_LINK_START = 2
-MODE_NAMES: Tuple[Mode, ...] = ("realpath", "first_link", "first_link")
 
 
 class Options(NamedTuple):
@@ -262,7 +264,7 @@ def refresh(r: ResolverState, now: float) -> Any:
     """
     episode = r._failing
     if episode is not None and now < episode.retry_at:
-        return serve_failure(r)
+        return serve_failure(r, episode)
     r._tally.misses += 1
     try:
         raw = r._resolve_now()
@@ -300,21 +302,20 @@ def failed(r: ResolverState, exc: OSError, now: float) -> Any:
     episode.attempts += 1
     episode.error = error
     episode.retry_at = now + min(r._every, RETRY_MAX)
-    return serve_failure(r)
+    return serve_failure(r, episode)
 
 
-def serve_failure(r: ResolverState) -> Any:
-    """What a failing ``r`` answers: ``stale``: the last good value if there is
-    one (counted in ``stats()["stale_served"]``); ``passthrough``: the docroot
-    as configured; otherwise a copy of the stored error is raised."""
+def serve_failure(r: ResolverState, episode: Failing) -> Any:
+    """What ``r`` answers during ``episode``: ``stale``: the last good value if
+    there is one (counted in ``stats()["stale_served"]``); ``passthrough``: the
+    docroot as configured; otherwise a copy of the episode's error is raised."""
     if r._on_error == "stale":
         if r._value is not None:
             r._tally.stale_served += 1
             return r._value
     elif r._on_error == "passthrough":
         return r._docroot
-    assert r._failing is not None
-    raise copy_error(r._failing.error)
+    raise copy_error(episode.error)
 
 
 # -------------------------------------------------------------- introspection
