@@ -23,7 +23,7 @@ from typing import Any, AnyStr, Callable, Dict, List, Optional, Union, cast, ove
 from . import _common, _policy
 from ._common import PATH_MAX, MAXSYMLINKS, PROC_MIN_COMPONENTS
 from ._policy import BytesPath, CacheInfoRow, OnError, StrPath, UseReadlink
-from ._registry import RESOLVE_DOC, Registry, Stats, registry_key
+from ._registry import RESOLVE_DOC, ClearFunction, Registry, Stats, registry_key
 
 __all__ = [
     "realpath", "first_link", "Resolver", "resolve", "stats", "cache_info",
@@ -537,7 +537,7 @@ set_maxsize: Callable[[int], int] = _reg.set_maxsize
 get_maxsize: Callable[[], int] = _reg.get_maxsize
 stats: Callable[[], Stats] = _reg.stats
 cache_info: Callable[[], List[CacheInfoRow]] = _reg.cache_info
-clear: Callable[..., int] = _reg.clear
+clear: ClearFunction = _reg.clear
 
 
 @overload

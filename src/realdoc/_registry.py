@@ -14,10 +14,12 @@ import itertools
 import os
 import sys
 import threading
-from typing import Any, Callable, Dict, Generic, List, Tuple, TypedDict, TypeVar
+from typing import Any, Callable, Dict, Generic, List, Protocol, Tuple, TypedDict, TypeVar, Union
 
 from . import _common
-from ._policy import DEFAULT_EVERY, CacheInfoRow, ResolverViews, Tally, cache_info_row
+from ._policy import (
+    DEFAULT_EVERY, BytesPath, CacheInfoRow, ResolverViews, StrPath, Tally, cache_info_row,
+)
 
 #: Resolvers resolve() keeps by default.
 DEFAULT_MAXSIZE = 1024
@@ -45,6 +47,12 @@ class Stats(TypedDict):
     entries: int
     maxsize: int
     syscalls: Dict[str, int]
+
+
+class ClearFunction(Protocol):
+    """The type of ``clear`` (:meth:`Registry.clear`, bound)."""
+
+    def __call__(self, prefix: Union[StrPath, BytesPath, None] = None) -> int: ...
 
 
 E = TypeVar("E", bound=ResolverViews[Any])
@@ -246,7 +254,7 @@ class Registry(Generic[E]):
             entries = sorted(self.entries.values(), key=lambda r: -r._tick)
         return [cache_info_row(r) for r in entries]
 
-    def clear(self, prefix: Any = None) -> int:
+    def clear(self, prefix: Union[StrPath, BytesPath, None] = None) -> int:
         """Drop every registry entry, or those whose docroot starts with ``prefix``.
 
         ``prefix`` (str, bytes or os.PathLike) matches component-wise, its
