@@ -852,3 +852,15 @@ def test_stats_keys(impl):
 
 def test_resolver_is_generic_at_run_time(impl):
     assert impl.Resolver[str] is not None and impl.Resolver[bytes] is not None
+
+
+def test_second_init_starts_afresh(impl, site, tmp_path):
+    """Calling __init__ again configures a new docroot: no value of the old one is served."""
+    docroot, www = site
+    other = tmp_path / "other"
+    other.mkdir()
+    r = impl.Resolver(docroot, every=3600)
+    assert r() == real(www, "r2")
+    r.__init__(str(other), every=3600)
+    assert r.value is None and r.age is None
+    assert r() == str(other) and r.docroot == str(other)

@@ -953,6 +953,10 @@ cdef class Resolver:
         # "x/" and "x/." oblige x to be a directory; "x/.." stays in _norm
         self._dirslash = self._raw.endswith((b"/", b"/."))
         self._nplan = PLAN_UNKNOWN if self._raw[:1] == b"/" else PLAN_NEVER
+        # a second __init__ starts afresh, as the pure class does
+        self._value = self._failing = None
+        self._resolved_at = float("-inf")
+        self._busy = self._tick = 0
 
     cpdef double _now(self) except? -1.0:
         if self._clock is None:
