@@ -132,7 +132,3 @@ def parse_start(path_raw: bytes, start: Any) -> int:
 
 
 START_NEEDS_ABSOLUTE_PATH = "first_link() with start needs an absolute path, got {path!r}"
-
-
-#: Errors of the 3-syscall route after which realpath() walks instead (see _fastpath.pyx).
-ERRNO_FALLBACK = frozenset({errno.EACCES, errno.ENAMETOOLONG, errno.EMFILE, errno.ENFILE})
