@@ -6,6 +6,7 @@ per-process cache), ``stats``, ``cache_info``, ``clear``, ``set_maxsize``,
 ``get_maxsize`` (introspection), ``switch`` (the atomic flip, with
 ``SwitchConflict`` and ``SwitchResult``), ``docroot`` and ``join`` (the request's pinned
 docroot, set by ``realdoc.wsgi`` / ``realdoc.asgi`` middleware), and
+``pin_process`` and ``process_release`` (the process pin, with rollover), and
 ``implementation`` (``"cython"`` or ``"python"``).
 """
 
@@ -29,6 +30,8 @@ from ._impl import (
     stats,
 )
 
+from ._process import pin_process, process_release
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -44,6 +47,8 @@ __all__ = [
     "get_maxsize",
     "implementation",
     "join",
+    "pin_process",
+    "process_release",
     "realpath",
     "resolve",
     "set_features",
