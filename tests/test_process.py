@@ -13,6 +13,7 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 from typing import Any, Dict
 
@@ -335,3 +336,40 @@ def test_not_a_symlink_pins_in_place(site: pathlib.Path) -> None:
     """, cwd=site)
     r2 = str(site / "releases" / "r2")
     assert out == {"release": r2, "path0": r2, "file": r2 + "/newtop.py", "_stderr": ""}
+
+
+def test_code_imported_before_a_flip_and_the_pin_is_reported(site: pathlib.Path) -> None:
+    """A flip between importing code through app_dir and pin_process(): said once."""
+    out = run_child("""
+        records = []
+        class H(logging.Handler):
+            def emit(self, record):
+                records.append([record.levelname, record.getMessage()])
+        logging.getLogger("realdoc").addHandler(H())
+        sys.path.insert(0, os.path.abspath("current"))
+        import top                               # from r1
+        realdoc.switch("current", "releases/r2")
+        release = realdoc.pin_process("current", rollover=False)   # r2
+        print(json.dumps(dict(records=records, release=release, top=top.VERSION)))
+    """, cwd=site)
+    assert out["top"] == "r1" and out["release"] == str(site / "releases" / "r2")
+    assert len(out["records"]) == 1, out["records"]
+    level, message = out["records"][0]
+    assert level == "WARNING" and "may be from a release older than" in message
+
+
+def test_no_report_when_the_link_did_not_move(site: pathlib.Path) -> None:
+    time.sleep(0.05)  # the process start time has a 10 ms resolution: start clearly later
+    out = run_child("""
+        import time
+        records = []
+        class H(logging.Handler):
+            def emit(self, record):
+                records.append(record.getMessage())
+        logging.getLogger("realdoc").addHandler(H())
+        sys.path.insert(0, os.path.abspath("current"))
+        import top
+        realdoc.pin_process("current", rollover=False)
+        print(json.dumps(dict(records=records)))
+    """, cwd=site)
+    assert out["records"] == []

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
 
@@ -67,28 +67,37 @@ def _free_port() -> int:
 class Server:
     """A server subprocess in its own process group, with its output in a file."""
 
-    def __init__(self, kind: str, docroot: str, log: pathlib.Path) -> None:
+    def __init__(self, kind: str, docroot: str, log: pathlib.Path, *,
+                 argv: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None,
+                 paths: Optional[List[str]] = None) -> None:
+        """Start ``kind`` from SERVERS, or ``argv`` (``{port}`` filled in) when given.
+
+        ``env`` is added to the test app's environment; ``paths`` replaces the
+        PYTHONPATH entries after realdoc's own (tests/apps by default).
+        """
         self.kind = kind
         self.port = _free_port()
         self.log = log
         # the servers import the very realdoc these tests import, and the test app
-        env = child_env(str(APPS))
-        env.update({
+        full_env = child_env(*([str(APPS)] if paths is None else paths))
+        full_env.update({
             "REALDOC_DOCROOT": docroot,
             "REALDOC_EVERY": "0",
             "TESTAPP_PAUSE": str(PAUSE),
             "PYTHONUNBUFFERED": "1",
         })
-        env.pop("REALDOC_USE_READLINK", None)
-        argv = [sys.executable] + [a.format(port=self.port) for a in SERVERS[kind]]
+        full_env.pop("REALDOC_USE_READLINK", None)
+        full_env.update(env or {})
+        template = argv if argv is not None else [sys.executable] + SERVERS[kind]
+        command = [a.format(port=self.port) for a in template]
         with open(log, "wb") as out:
-            self.proc = subprocess.Popen(argv, env=env, cwd=str(APPS), stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(command, env=full_env, cwd=str(APPS),
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
 
-    def output(self) -> str:
+    def output(self, tail: int = 4000) -> str:
         try:
-            return self.log.read_text(errors="replace")[-4000:]
+            return self.log.read_text(errors="replace")[-tail:]
         except OSError:
             return ""
 
@@ -193,16 +202,19 @@ class Tally:
 
 
 def hammer(port: int, path: str, total: int,
-           enough: Optional[Callable[[Tally], bool]] = None) -> Tally:
-    """Send ``total`` GETs from CLIENTS threads (keep-alive when the server allows).
+           enough: Optional[Callable[[Tally], bool]] = None, *,
+           tally: Optional[Tally] = None, seconds: float = RUN_DEADLINE,
+           clients: int = CLIENTS) -> Tally:
+    """Send ``total`` GETs from ``clients`` threads (keep-alive when the server allows).
 
-    Stops early at RUN_DEADLINE, or once ``enough(tally)`` is true.  A request
+    Records into ``tally`` (a fresh Tally by default; a subclass may record
+    differently).  Stops early after ``seconds``, or once ``enough(tally)`` is true.  A request
     that fails on a reused connection is retried once on a fresh one (a server
     may close idle keep-alive connections); a second failure counts in
     ``failures``.
     """
-    tally = Tally()
-    deadline = time.monotonic() + RUN_DEADLINE
+    tally = Tally() if tally is None else tally
+    deadline = time.monotonic() + seconds
     left = [total]
 
     def take() -> bool:
@@ -235,11 +247,11 @@ def hammer(port: int, path: str, total: int,
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(CLIENTS)]
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(RUN_DEADLINE + 15)
+        t.join(seconds + 15)
     return tally
 
 

@@ -49,9 +49,11 @@ import os
 import stat
 import sys
 import threading
+import time
 import types
 from typing import Any, Dict, List, NamedTuple, Optional, Set
 
+from . import _rollover
 from ._policy import check_every
 from ._impl import realpath
 
@@ -188,13 +190,54 @@ def pin_process(app_dir: Any, *, rollover: bool = True, every: float = 2.0) -> s
             raise type(exc)(exc.errno, exc.strerror, app_dir) from None
         if not stat.S_ISDIR(st.st_mode):
             raise NotADirectoryError(20, os.strerror(20), app_dir)
+        suspect = False
         if release != wanted:
+            suspect = _moved_since_start(wanted, _imported_under(wanted))
             _rewrite(wanted, release)
         _pin = Pin(wanted, release)
     if rollover:
-        from . import _rollover
-        _rollover.start(_pin, every)
+        _rollover.start(_pin, every, suspect)
+    elif suspect:
+        _rollover.warn_suspect(_pin)
     return release
+
+
+def _imported_under(app_dir: str) -> bool:
+    """Some module was already imported from under ``app_dir`` (lexically)."""
+    mapped = _mapper(app_dir, app_dir)
+    for module in list(sys.modules.values()):
+        if mapped(getattr(module, "__file__", None)) is not None:
+            return True
+    return False
+
+
+def _moved_since_start(app_dir: str, imported: bool) -> bool:
+    """A symlink on ``app_dir`` changed after this process started, and code was
+    imported through it before the pin: that code may be from an older release.
+
+    Compares each link's lstat mtime with the process's start time on the boot
+    clock (10 ms resolution, /proc/self/stat).  False when nothing was imported
+    or the start time cannot be read.
+    """
+    if not imported:
+        return False
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            data = f.read()
+        ticks = int(data[data.rindex(b")") + 2:].split()[19])
+        started = ticks / os.sysconf("SC_CLK_TCK")
+        offset = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return False
+    parts = app_dir.split("/")
+    for i in range(2, len(parts) + 1):
+        try:
+            st = os.lstat("/".join(parts[:i]))
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode) and st.st_mtime - offset >= started:
+            return True
+    return False
 
 
 def _rewrite(app_dir: str, release: str) -> None:

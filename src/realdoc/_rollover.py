@@ -67,6 +67,7 @@ import stat
 import sys
 import tempfile
 import threading
+import time
 from typing import Any, Callable, List, NamedTuple, Optional, Union
 
 from ._impl import realpath
@@ -75,6 +76,9 @@ logger = logging.getLogger("realdoc")
 
 #: The checking thread's shortest pause, whatever ``every`` says (``every=0``).
 MIN_INTERVAL = 0.1
+#: Seconds after which the worker that asked for a reload, still not replaced and
+#: still on its old release, asks once more (a server may drop a request).
+REASK_AFTER = 10.0
 
 
 class Target(NamedTuple):
@@ -84,6 +88,7 @@ class Target(NamedTuple):
     master_pid: int       #: the process that reloads (arbiter, supervisor, master)
     how: str              #: for the log line: "sent SIGHUP to the gunicorn arbiter (pid 12)"
     request: Callable[[], None]  #: asks for the reload; raises OSError on failure
+    retire: int = signal.SIGTERM  #: the signal that makes this one worker exit gracefully
 
 
 def _on_stack(cls: type) -> Any:
@@ -120,11 +125,16 @@ def detect() -> Union[Target, str]:
             return "uWSGI without enable-threads does not run the rollover thread"
         if int(uwsgi.worker_id()) <= 0:
             return "the uWSGI master imported the app, and its reload does not import it again"
-
-        def request_uwsgi() -> None:
-            uwsgi.reload()
-        return Target("uwsgi", master, f"called uwsgi.reload() (master pid {master})",
-                      request_uwsgi)
+        fifo = _uwsgi_path(opt.get("master-fifo"))
+        touch = _uwsgi_path(opt.get("touch-chain-reload"))
+        if fifo is not None:
+            return Target("uwsgi", master, f"wrote 'c' (chain reload) to the uWSGI master FIFO "
+                          f"{fifo} (master pid {master})", _write_fifo(fifo), signal.SIGHUP)
+        if touch is not None:
+            return Target("uwsgi", master, f"touched the uWSGI touch-chain-reload file {touch} "
+                          f"(master pid {master})", lambda: os.utime(touch), signal.SIGHUP)
+        return ("uWSGI without master-fifo or touch-chain-reload: realdoc asks for a chain "
+                "reload through one of them (uwsgi.reload() would re-exec the master)")
 
     workers = sys.modules.get("gunicorn.workers.base")
     if workers is not None:
@@ -147,6 +157,25 @@ def detect() -> Union[Target, str]:
                       _signal_parent(pid, "the uvicorn supervisor"))
     return ("not a worker of a supported server (gunicorn with preload_app off, "
             "uvicorn --workers N, uWSGI lazy-apps)")
+
+
+def _uwsgi_path(value: Any) -> Optional[str]:
+    """The first path of a uWSGI option (bytes, str, or a list of them), or None."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, bytes):
+        value = os.fsdecode(value)
+    return value if isinstance(value, str) and value else None
+
+
+def _write_fifo(path: str) -> Callable[[], None]:
+    def request() -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO when the master is gone
+        try:
+            os.write(fd, b"c")
+        finally:
+            os.close(fd)
+    return request
 
 
 # -- one reload per flip: marker files --------------------------------------------
@@ -241,16 +270,40 @@ _started_in: Optional[int] = None
 _stop = threading.Event()
 
 
-def start(pin: Any, every: float) -> None:
-    """Start rollover for ``pin`` (a realdoc._process.Pin), or log once why not."""
+def warn_suspect(pin: Any) -> None:
+    """Say that code imported before the pin may come from an older release."""
+    logger.warning("realdoc: pid %d imported code through %s before pin_process() while "
+                   "the link moved: that code may be from a release older than %s; restart "
+                   "the process", os.getpid(), pin.app_dir, pin.release)
+
+
+def start(pin: Any, every: float, suspect: bool = False) -> None:
+    """Start rollover for ``pin`` (a realdoc._process.Pin), or log once why not.
+
+    ``suspect``: code was imported through ``app_dir`` before the pin while the
+    link moved (see realdoc._process); a worker of a supported server then
+    retires itself gracefully (the server starts a replacement), elsewhere a
+    WARNING says so.
+    """
     global _started_in
     if _started_in == os.getpid():
         return
     _started_in = os.getpid()
     found = detect()
     if isinstance(found, str):
+        if suspect:
+            warn_suspect(pin)
         logger.warning("realdoc: rollover off in pid %d: %s; it stays on release %s until "
                        "it is restarted", os.getpid(), found, pin.release)
+        return
+    if suspect:
+        logger.info("realdoc: rollover: pid %d imported code through %s before pin_process() "
+                    "while the link moved to %s; retiring this worker (%s to itself) so that "
+                    "%s starts a coherent one", os.getpid(), pin.app_dir, pin.release,
+                    signal.Signals(found.retire).name, found.server)
+        # now, while the server still imports the app: its handler is installed
+        # (gunicorn, uWSGI) and the worker exits before it serves a request
+        os.kill(os.getpid(), found.retire)
         return
     if math.isinf(every):
         logger.warning("realdoc: rollover off in pid %d: every=inf never checks %s; it stays "
@@ -266,6 +319,8 @@ def start(pin: Any, every: float) -> None:
 
 def _watch(pin: Any, interval: float, target: Target, markers: Markers) -> None:
     asked: Optional[str] = None
+    asked_at = 0.0
+    reasked = False
     while not _stop.wait(interval):
         if _started_in != os.getpid():  # pragma: no cover - threads do not survive fork
             return
@@ -279,20 +334,31 @@ def _watch(pin: Any, interval: float, target: Target, markers: Markers) -> None:
                 asked = None
             continue
         if now == asked:
+            if asked_at and not reasked and time.monotonic() - asked_at > REASK_AFTER:
+                # still here long after asking: the server dropped the request (uWSGI
+                # ignores a chain reload while one runs): ask once more
+                reasked = True
+                _ask(pin, now, target, "again, ")
             continue
-        asked = now
+        asked, asked_at, reasked = now, 0.0, False
         if not markers.claim(now):
             logger.debug("realdoc: release %s -> %s (pid %d): another worker asked for the "
                          "reload", pin.release, now, os.getpid())
             continue
-        try:
-            target.request()
-        except OSError as exc:
-            logger.warning("realdoc: release %s -> %s (pid %d): could not ask %s for a "
-                           "reload: %s", pin.release, now, os.getpid(), target.server, exc)
-            continue
-        logger.info("realdoc: rollover: release %s -> %s (pid %d): %s", pin.release, now,
-                    os.getpid(), target.how)
+        if _ask(pin, now, target, ""):
+            asked_at = time.monotonic()
+
+
+def _ask(pin: Any, now: str, target: Target, again: str) -> bool:
+    try:
+        target.request()
+    except OSError as exc:
+        logger.warning("realdoc: release %s -> %s (pid %d): could not ask %s for a "
+                       "reload: %s", pin.release, now, os.getpid(), target.server, exc)
+        return False
+    logger.info("realdoc: rollover: release %s -> %s (pid %d): %s%s", pin.release, now,
+                os.getpid(), again, target.how)
+    return True
 
 
 def _after_fork_in_child() -> None:
