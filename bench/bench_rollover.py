@@ -2,19 +2,28 @@
 
 One run, paired::
 
-    PYTHONPATH=src python3 bench/bench_rollover.py [--seconds 5] [--rounds 3] [--flips 10]
+    PYTHONPATH=src python3 bench/bench_rollover.py [--seconds 3] [--rounds 8] [--flips 10]
 
 * Throughput: two gunicorn sync x2 servers on one deploy tree of
   tests/apps/realdoc_rollapp.py, measured alternately ``rounds`` times with the
   same client (``wrk`` when on PATH, else Python keep-alive clients: compare the
-  rows only).  ``pinned``: ``pin_process(every=2)`` and ``/page`` behind the
+  two only), in ABBA order; the figure is the median of the per-round ratios.  ``pinned``: ``pin_process(every=2)`` and ``/page`` behind the
   middleware (docroot under the pinned release); ``bare``: no pin, ``/bare``,
-  the same file read with no middleware.  Best round per side.
+  the same file read with no middleware.
 * Flip lag, ``every=2``: one pinned gunicorn sync x2 under load from 4 clients;
   ``flips`` atomic flips; for each, the seconds from the flip to the last
   response from an older release (so all responses after it are on the new
   one), with 1.5 s of new-only responses required before the next flip.
   Reports p50 and max.
+
+What a broken release does, per server (``--broken gunicorn-sync|uvicorn|uwsgi``)::
+
+    PYTHONPATH=src python3 bench/bench_rollover.py --broken uvicorn
+
+starts the server as tests/test_rollover.py does (its harness), flips to a
+release whose entry module fails to import, loads it for 15 s and prints
+whether the server is still up, the answers by release, the errors, and the
+server's log lines about the reload.
 """
 
 from __future__ import annotations
@@ -86,27 +95,34 @@ def gunicorn(app_dir: str, pin: bool, every: float, workers: int = 2) -> Iterato
 
 
 def throughput(seconds: float, rounds: int, connections: int = 8) -> Dict[str, Any]:
+    """req/s of both servers, measured alternately (ABBA order) ``rounds`` times.
+
+    The machine may be shared, so the figure is the median of the per-round
+    ratios pinned / bare (each ratio from two runs a few seconds apart).
+    """
     tool = "wrk" if shutil.which("wrk") else "python"
     measure = _wrk if tool == "wrk" else _python_clients
     result: Dict[str, Any] = {"tool": tool, "implementation": realdoc.implementation,
-                              "pinned": {"rps": 0.0, "errors": 0},
-                              "bare": {"rps": 0.0, "errors": 0}, "rounds": []}
+                              "errors": 0, "rounds": []}
     with tempfile.TemporaryDirectory(prefix="realdoc-bench-") as tmp:
         tree = make_tree(pathlib.Path(tmp), 2)
         with gunicorn(tree.current, True, 2.0) as pinned, \
                 gunicorn(tree.current, False, 2.0) as bare:
+            sides = {"bare": (bare, "/bare"), "pinned": (pinned, "/page")}
             measure(pinned, "/page", 1.0, connections)  # warm-up
             measure(bare, "/bare", 1.0, connections)
-            for _ in range(rounds):
-                row = {}
-                for name, port, path in (("bare", bare, "/bare"), ("pinned", pinned, "/page")):
+            for i in range(rounds):
+                row: Dict[str, float] = {}
+                for name in (("bare", "pinned") if i % 2 == 0 else ("pinned", "bare")):
+                    port, path = sides[name]
                     r = measure(port, path, seconds, connections)
                     row[name] = r["rps"]
-                    acc = result[name]
-                    acc["rps"] = max(acc["rps"], r["rps"])
-                    acc["errors"] += r["errors"]
+                    result["errors"] += r["errors"]
                 result["rounds"].append(row)
-    result["ratio"] = result["pinned"]["rps"] / result["bare"]["rps"]
+    ratios = [r["pinned"] / r["bare"] for r in result["rounds"] if r["bare"]]
+    result["ratio"] = statistics.median(ratios)
+    result["bare_rps"] = statistics.median(r["bare"] for r in result["rounds"])
+    result["pinned_rps"] = statistics.median(r["pinned"] for r in result["rounds"])
     return result
 
 
@@ -162,23 +178,55 @@ def flip_lag(flips: int, every: float = 2.0, clients: int = 4) -> Dict[str, Any]
             "p50": statistics.median(lags), "max": max(lags), "errors": errors[0]}
 
 
+def broken_release(kind: str, seconds: float = 15.0) -> str:
+    """Flip a pinned ``kind`` server to a release that fails to import; describe the outcome."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import test_rollover as harness
+    from test_servers import hammer
+
+    with tempfile.TemporaryDirectory(prefix="realdoc-bench-") as tmp:
+        base = pathlib.Path(tmp)
+        tree = make_tree(base, 2)
+        entry = pathlib.Path(tree.release_path("r2")) / "realdoc_rollapp.py"
+        entry.write_text("import no_such_module_in_this_release\n" + entry.read_text())
+        workers, argv, _ = harness.SERVERS[kind]
+        srv = harness.start_server(kind, argv, tree.current, base / "server.log", True, workers)
+        try:
+            tree.flip("r2")
+            tally = hammer(srv.port, "/page", 10**7, tally=harness.RolloverTally(final="r2"),
+                           clients=2, seconds=seconds)
+            alive = srv.proc.poll() is None
+        finally:
+            srv.stop()
+        log = (base / "server.log").read_text(errors="replace").splitlines()
+    keys = ("rollover", "SIGHUP", "Hang up", "HaltServer", "failed to boot", "not ready",
+            "chain reload", "no python application")
+    lines = [ln for ln in log if any(k in ln for k in keys)]
+    return (f"{kind}: server up after {seconds:g} s: {alive}; {tally.summary()}\n"
+            + "\n".join(dict.fromkeys(lines)))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description="pin_process on gunicorn: req/s and flip lag")
-    p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=3.0, help="per run (default 3)")
+    p.add_argument("--rounds", type=int, default=8, help="paired rounds (default 8)")
     p.add_argument("--flips", type=int, default=10)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--broken", metavar="KIND", help="only the broken-release run for KIND "
+                   "(gunicorn-sync, gunicorn-gthread, uvicorn, uwsgi)")
     args = p.parse_args(argv)
+    if args.broken:
+        print(broken_release(args.broken))
+        return 0
     tp = throughput(args.seconds, args.rounds)
     lag = flip_lag(args.flips)
     if args.json:
         print(json.dumps({"throughput": tp, "flip_lag": lag}))
     else:
-        print(f"gunicorn sync x2 ({tp['tool']} client, {tp['implementation']} core): bare "
-              f"{tp['bare']['rps']:,.0f} req/s, pin_process + middleware "
-              f"{tp['pinned']['rps']:,.0f} req/s, ratio {tp['ratio']:.3f} (errors: bare "
-              f"{tp['bare']['errors']}, pinned {tp['pinned']['errors']}); rounds "
-              f"{tp['rounds']}")
+        print(f"gunicorn sync x2 ({tp['tool']} client, {tp['implementation']} core), "
+              f"{len(tp['rounds'])} paired rounds: bare {tp['bare_rps']:,.0f} req/s, "
+              f"pin_process + middleware {tp['pinned_rps']:,.0f} req/s (medians); median "
+              f"ratio {tp['ratio']:.3f}; errors {tp['errors']}")
         print(f"flip to 100% on the new release, every={lag['every']:g}, {lag['flips']} flips: "
               f"p50 {lag['p50']:.2f} s, max {lag['max']:.2f} s (lags "
               f"{[round(x, 2) for x in lag['lags']]}; bad answers {lag['errors']})")
