@@ -19,9 +19,7 @@ from typing import Any, Dict
 
 import pytest
 
-import realdoc
-
-REALDOC_PARENT = pathlib.Path(realdoc.__file__).resolve().parent.parent
+from helpers import child_env
 
 
 def make_site(root: pathlib.Path) -> pathlib.Path:
@@ -69,7 +67,7 @@ def make_site(root: pathlib.Path) -> pathlib.Path:
 
 def run_child(code: str, cwd: pathlib.Path, timeout: float = 60.0) -> Dict[str, Any]:
     """Run ``code`` in a fresh interpreter importing this realdoc; return its JSON line."""
-    env = dict(os.environ, PYTHONPATH=str(REALDOC_PARENT))
+    env = child_env()
     prologue = "import json, os, sys, logging\nimport realdoc\n"
     proc = subprocess.run([sys.executable, "-c", prologue + textwrap.dedent(code)],
                           cwd=str(cwd), env=env, capture_output=True, text=True,

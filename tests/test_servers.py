@@ -233,11 +233,13 @@ def hammer(port: int, path: str, total: int,
                 for attempt in (1, 2):
                     try:
                         status, body, pid = get(port, path, conn=conn)
-                    except OSError:
+                    except OSError as exc:
                         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
                         if attempt == 2:
                             with tally.lock:
                                 tally.failures += 1
+                                if len(tally.samples) < 5:
+                                    tally.samples.append(f"failed twice: {exc!r}")
                         continue
                     tally.record(status, body, pid)
                     break
