@@ -32,9 +32,14 @@ already running (the caller's own module-level code); and names spelled through
 another symlink than ``app_dir`` itself (the comparison is textual).
 
 A module imported through ``app_dir`` before the pin was read from the release
-``current`` named at that moment; a flip in the instant between the server
-importing the entry module and its first line calling :func:`pin_process` is
-not detectable afterwards.  Call it first thing in the entry module.
+``current`` named at that moment, which may be older than the one pinned if the
+link moved in between (a flip while the server was importing the entry module).
+:func:`pin_process` notices when some module was imported through ``app_dir``
+and a symlink on ``app_dir`` changed after the process started (lstat mtime
+against the process start time, 10 ms resolution): a worker of a supported
+server then retires itself gracefully before serving (see
+:mod:`realdoc._rollover`), anywhere else one WARNING says so.  Call it first
+thing in the entry module.
 
 :func:`pinned` and :func:`map_path` are the small internal API that a
 process-scoped docroot uses: the pinned ``(app_dir, release)`` pair, and the
@@ -166,8 +171,10 @@ def pin_process(app_dir: Any, *, rollover: bool = True, every: float = 2.0) -> s
     ``FileNotFoundError`` (``filename`` is ``app_dir`` as given) when it is
     missing or a dangling link; ``NotADirectoryError`` when it is not a
     directory; other ``OSError`` as :func:`realdoc.realpath` raises them.
-    Syscalls: those of one ``realpath`` plus one ``stat``, then none per
-    request (the rollover checks run in their own thread).
+    Syscalls: those of one ``realpath`` plus one ``stat``, and, when code was
+    already imported through ``app_dir``, one ``lstat`` per component of
+    ``app_dir`` and a read of ``/proc/self/stat``; then none per request (the
+    rollover checks run in their own thread).
     """
     global _pin
     text = _check_app_dir(app_dir)

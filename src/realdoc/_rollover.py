@@ -18,18 +18,23 @@ the call stack (the server is importing the entry module):
     terminates the old one; if the new one is not ready within
     ``timeout_worker_healthcheck`` it keeps the old worker and stops the
     restart.
-uWSGI with ``lazy-apps`` and ``master`` (the embedded ``uwsgi`` module, ``worker_id() > 0``)
-    Reload request: ``uwsgi.reload()``, uWSGI's graceful reload (the master
-    keeps the socket; each worker finishes its request and is replaced; in
-    lazy-apps mode the replacements import the app again).  Tested with
-    pyuwsgi 2.0.30.  Needs ``enable-threads`` (the checking thread does not
-    run without it).
+uWSGI with ``lazy-apps``, ``master`` and ``enable-threads`` (the embedded ``uwsgi`` module, ``worker_id() > 0``)
+    Reload request: ``c`` (chain reload) written to the ``master-fifo``, or,
+    without one, a touch of the ``touch-chain-reload`` file.  uWSGI (tested:
+    pyuwsgi 2.0.30) replaces the workers one at a time, and in lazy-apps mode
+    the replacements import the app again.  ``uwsgi.reload()`` is not used: it
+    re-execs the master (with pyuwsgi, the base interpreter without the
+    virtualenv, which dies).  uWSGI drops a chain reload asked for while one
+    runs, so the worker that asked, still alive and on its old release
+    ``REASK_AFTER`` seconds later, asks once more (on every server), and never
+    again for that release.
 
 Everywhere else rollover cannot happen, and :func:`start` logs one WARNING on
 the ``realdoc`` logger saying that the process stays on its release until it is
 restarted, and does nothing more: gunicorn with ``preload_app=True`` (the app
 was imported by the arbiter, which a ``SIGHUP`` does not re-import), uWSGI
-without ``lazy-apps`` or ``master`` or ``enable-threads``, uvicorn without
+without ``lazy-apps``, ``master``, ``enable-threads``, or a master FIFO or
+``touch-chain-reload`` file, uvicorn without
 ``--workers`` (or ``--workers 1``, or ``--reload``), and any process that is not
 a worker of these servers (a script, a test, ``python -m http.server``...).
 Pass ``rollover=False`` to say nothing.
@@ -52,7 +57,14 @@ usable every noticing worker asks (a duplicate reload is safer than none).
 
 Logging: the worker that asks logs one INFO line on the ``realdoc`` logger:
 ``rollover: release OLD -> NEW (pid N): sent SIGHUP to the gunicorn arbiter
-(pid M)`` (or ``called uwsgi.reload()``).
+(pid M)`` (``again, ...`` for the one re-ask).
+
+A worker that imported code through ``app_dir`` before its pin while the link
+moved (see :mod:`realdoc._process`) retires itself at once, while the server is
+still importing the app: ``SIGTERM`` to itself (gunicorn: the graceful exit,
+the arbiter starts a replacement; uvicorn: the same, though during a supervisor
+restart the restart is then aborted and the re-ask repeats it), ``SIGHUP`` under
+uWSGI (that worker's graceful reload).  It logs one INFO line saying so.
 """
 
 from __future__ import annotations
