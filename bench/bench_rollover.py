@@ -2,13 +2,15 @@
 
 One run, paired::
 
-    PYTHONPATH=src python3 bench/bench_rollover.py [--seconds 3] [--rounds 8] [--flips 10]
+    PYTHONPATH=src python3 bench/bench_rollover.py [--seconds 3] [--rounds 8] \\
+        [--flips 10]
 
 * Throughput: two gunicorn sync x2 servers on one deploy tree of
   tests/apps/realdoc_rollapp.py, measured alternately ``rounds`` times with the
   same client (``wrk`` when on PATH, else Python keep-alive clients: compare the
-  two only), in ABBA order; the figure is the median of the per-round ratios.  ``pinned``: ``pin_process(every=2)`` and ``/page`` behind the
-  middleware (docroot under the pinned release); ``bare``: no pin, ``/bare``,
+  two only), in ABBA order; the figure is the median of the per-round ratios.
+  ``pinned``: ``pin_process(every=2)`` and ``/page`` behind the middleware
+  (docroot under the pinned release); ``bare``: no pin, ``/bare``,
   the same file read with no middleware.
 * Flip lag, ``every=2``: one pinned gunicorn sync x2 under load from 4 clients;
   ``flips`` atomic flips; for each, the seconds from the flip to the last

@@ -8,7 +8,6 @@ with rename(2) (realdoc.switch), and reports what it saw as JSON.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -168,7 +167,7 @@ def test_without_pin_later_imports_follow_the_flip(site: pathlib.Path) -> None:
 
 
 def test_repeated_calls_relative_path_and_other_app_dir(site: pathlib.Path) -> None:
-    out = run_child(f"""
+    out = run_child("""
         first = realdoc.pin_process("current", rollover=False)     # from the cwd
         same = [realdoc.pin_process(p, rollover=False) for p in
                 ("current/", "./current", os.path.abspath("current"),

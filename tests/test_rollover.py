@@ -25,7 +25,7 @@ import pathlib
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Set, Tuple
 
 import pytest
 

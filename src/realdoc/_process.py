@@ -191,7 +191,7 @@ def pin_process(app_dir: Any, *, rollover: bool = True, every: float = 2.0) -> s
                     "cannot be pinned too")
             return _pin.release
         try:
-            release = realpath(wanted)
+            release: str = realpath(wanted)
             st = os.stat(release)
         except OSError as exc:  # name app_dir as the caller gave it
             raise type(exc)(exc.errno, exc.strerror, app_dir) from None

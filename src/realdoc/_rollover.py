@@ -18,7 +18,7 @@ the call stack (the server is importing the entry module):
     terminates the old one; if the new one is not ready within
     ``timeout_worker_healthcheck`` it keeps the old worker and stops the
     restart.
-uWSGI with ``lazy-apps``, ``master`` and ``enable-threads`` (the embedded ``uwsgi`` module, ``worker_id() > 0``)
+uWSGI with ``lazy-apps``, ``master``, ``enable-threads`` (the ``uwsgi`` module, ``worker_id() > 0``)
     Reload request: ``c`` (chain reload) written to the ``master-fifo``, or,
     without one, a touch of the ``touch-chain-reload`` file.  uWSGI (tested:
     pyuwsgi 2.0.30) replaces the workers one at a time, and in lazy-apps mode
