@@ -8,7 +8,9 @@ with rename(2) (realdoc.switch), and reports what it saw as JSON.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import stat
 import subprocess
 import sys
 import textwrap
@@ -370,3 +372,41 @@ def test_no_report_when_the_link_did_not_move(site: pathlib.Path) -> None:
         print(json.dumps(dict(records=records)))
     """, cwd=site)
     assert out["records"] == []
+
+
+def test_rollover_markers_one_claim_per_release_and_cleanup(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The O_EXCL markers that make one reload per flip (realdoc._rollover.Markers)."""
+    from realdoc import _rollover
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    me = _rollover.Target("gunicorn", os.getpid(), "test", lambda: None)
+    first, second = _rollover.Markers(me), _rollover.Markers(me)  # two workers
+    assert first.dir == str(tmp_path / f"realdoc-{os.getuid()}")
+    assert stat.S_IMODE(os.stat(first.dir).st_mode) == 0o700
+    assert first.claim("/srv/releases/r2") is True
+    assert second.claim("/srv/releases/r2") is False      # the same flip: no second ask
+    assert second.claim("/srv/releases/r3") is True       # the next flip
+    assert first.claim("/srv/releases/r2") is True        # r2's marker went with r3's claim
+    # a dead master's marker is dropped by any clean(); another live master's is kept
+    dead = os.path.join(first.dir, "uvicorn.999999999.12345.abc")
+    other = os.path.join(first.dir, f"uvicorn.{os.getppid()}."
+                         f"{_rollover._start_time(os.getppid())}.abc")
+    for path in (dead, other):
+        open(path, "w").close()
+    first.clean(keep="/srv/releases/r1")                   # back on r1: forget r2
+    assert sorted(os.listdir(first.dir)) == [os.path.basename(other)]
+    assert second.claim("/srv/releases/r2") is True       # a later flip to r2 reloads again
+
+
+def test_rollover_markers_refuse_a_directory_of_someone_else(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from realdoc import _rollover
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    os.mkdir(tmp_path / f"realdoc-{os.getuid()}", 0o777)
+    os.chmod(tmp_path / f"realdoc-{os.getuid()}", 0o777)  # group/world writable: not trusted
+    markers = _rollover.Markers(_rollover.Target("gunicorn", os.getpid(), "test", lambda: None))
+    assert markers.dir is None
+    assert markers.claim("/srv/releases/r2") is True      # no dedup: every worker asks
+    assert markers.claim("/srv/releases/r2") is True
