@@ -225,10 +225,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.json:
         print(json.dumps({"throughput": tp, "flip_lag": lag}))
     else:
+        per_round = ", ".join(f"{r['pinned'] / r['bare']:.3f}" for r in tp["rounds"])
         print(f"gunicorn sync x2 ({tp['tool']} client, {tp['implementation']} core), "
               f"{len(tp['rounds'])} paired rounds: bare {tp['bare_rps']:,.0f} req/s, "
               f"pin_process + middleware {tp['pinned_rps']:,.0f} req/s (medians); median "
-              f"ratio {tp['ratio']:.3f}; errors {tp['errors']}")
+              f"ratio {tp['ratio']:.3f} (per round: {per_round}); errors {tp['errors']}")
         print(f"flip to 100% on the new release, every={lag['every']:g}, {lag['flips']} flips: "
               f"p50 {lag['p50']:.2f} s, max {lag['max']:.2f} s (lags "
               f"{[round(x, 2) for x in lag['lags']]}; bad answers {lag['errors']})")

@@ -155,9 +155,11 @@ def pin_process(app_dir: Any, *, rollover: bool = True, every: float = 2.0) -> s
     framework is imported.
 
     A second call with the same ``app_dir`` (after abspath/normalisation)
-    returns the same release without a syscall; another ``app_dir`` raises
-    ``ValueError`` (one release per process).  A forked child keeps its
-    parent's pin.
+    returns the same release without a syscall and changes nothing (its
+    ``rollover`` and ``every`` are checked, then ignored: the first call's
+    stand); another ``app_dir`` raises ``ValueError`` (one release per
+    process).  A forked child keeps its parent's pin, without the parent's
+    rollover thread.
 
     ``rollover=True`` asks the server for a graceful reload when ``current``
     moves, checking at most every ``every`` seconds (see
