@@ -704,3 +704,39 @@ def test_resolve_json_non_utf8_name_has_bytes_safe_fields(tmp_path: pathlib.Path
     assert os.fsencode(report["result"]) == release  # surrogateescape round trip
     proc = run("resolve", "--json", tmp_path)
     assert json.loads(proc.stdout)["start_b64"] is None
+
+
+# -- switch --check ------------------------------------------------------------------
+
+
+def test_switch_check_failure_exits_4_and_leaves_link(site: pathlib.Path) -> None:
+    (site / "releases" / "r2" / "app.py").write_text("raise SystemExit(3)\n")
+    proc = run("switch", site / "current", site / "releases" / "r2",
+               "--check", f"{sys.executable} -c 'import app'")
+    assert proc.returncode == 4, proc.stderr
+    assert os.readlink(site / "current") == "releases/r1"
+    assert b"switch refused: --check" in proc.stderr and b"exit status 3" in proc.stderr
+    assert b"left untouched" in proc.stderr and proc.stdout == b""
+
+
+def test_switch_check_success_flips(site: pathlib.Path) -> None:
+    (site / "releases" / "r2" / "app.py").write_text("")
+    proc = run("switch", site / "current", site / "releases" / "r2",
+               "--check", f"{sys.executable} -c 'import app'")
+    assert proc.returncode == 0, proc.stderr
+    assert os.readlink(site / "current") == "releases/r2"
+    assert proc.stdout == b"old: releases/r1\nnew: releases/r2\n"
+
+
+@pytest.mark.parametrize("cmd", ["python -c 'import", "", "   "])
+def test_switch_check_unparsable_is_a_usage_error(site: pathlib.Path, cmd: str) -> None:
+    proc = run("switch", site / "current", site / "releases" / "r2", "--check", cmd)
+    assert proc.returncode == 2, proc.stderr
+    assert b"--check CMD" in proc.stderr
+    assert os.readlink(site / "current") == "releases/r1"
+
+
+def test_switch_help_says_check_guards_rollover(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["switch", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--check CMD" in out and "guard for rollover" in out and "exit 4" in out

@@ -819,3 +819,78 @@ def test_temp_link_of_killed_cli_switcher_is_removed(site: pathlib.Path) -> None
     switch(site / "current", site / "releases" / "r3")
     assert leftovers(site) == []
     assert sorted(os.listdir(site)) == ["current", "releases"]
+
+
+# -- check=: the guard for rollover ----------------------------------------------------
+
+
+def test_check_passes_then_flips_and_runs_in_target(site: pathlib.Path) -> None:
+    from realdoc import SwitchCheckFailed  # noqa: F401  (exported at the top level)
+
+    link = site / "current"
+    os.symlink("releases/r1", link)
+    target = site / "releases" / "r2"
+    (target / "app.py").write_text("import os\nopen('imported', 'w').write(os.getcwd())\n")
+    res = switch(link, target, check=[sys.executable, "-c", "import app"])
+    assert res.new == "releases/r2" and os.readlink(link) == "releases/r2"
+    assert (target / "imported").read_text() == str(target.resolve())  # cwd was TARGET
+
+
+@pytest.mark.parametrize("ab", [False, True])
+def test_check_fails_link_untouched(site: pathlib.Path, ab: bool) -> None:
+    from realdoc import SwitchCheckFailed
+
+    link = site / "current"
+    switch(link, site / "releases" / "r1", ab=ab)
+    before = {n: os.readlink(site / n) for n in os.listdir(site) if (site / n).is_symlink()}
+    target = site / "releases" / "r2"
+    (target / "app.py").write_text("import no_such_module_here\n")
+    command = [sys.executable, "-c", "import app"]
+    with pytest.raises(SwitchCheckFailed) as info:
+        switch(link, target, ab=ab, check=command)
+    exc = info.value
+    assert (exc.link, exc.target, exc.command, exc.returncode) == (
+        str(link), str(target), command, 1)
+    assert "exit status 1" in str(exc) and "left untouched" in str(exc)
+    after = {n: os.readlink(site / n) for n in os.listdir(site) if (site / n).is_symlink()}
+    assert after == before
+    assert leftovers(site) == []
+
+
+def test_check_killed_or_not_startable(site: pathlib.Path) -> None:
+    from realdoc import SwitchCheckFailed
+
+    link = site / "current"
+    os.symlink("releases/r1", link)
+    with pytest.raises(SwitchCheckFailed) as killed:
+        switch(link, site / "releases" / "r2",
+               check=[sys.executable, "-c", "import os, signal; os.kill(os.getpid(), 9)"])
+    assert killed.value.returncode == -9 and "signal 9" in killed.value.reason
+    with pytest.raises(SwitchCheckFailed) as missing:
+        switch(link, site / "releases" / "r2", check=[str(site / "no-such-command")])
+    assert missing.value.returncode == 127 and "cannot run it" in missing.value.reason
+    assert os.readlink(link) == "releases/r1"
+
+
+@pytest.mark.parametrize("check, error", [
+    ("python -c 'import app'", TypeError),   # a lone str is never split
+    (b"true", TypeError),
+    ([], ValueError),
+    (["true", 1], TypeError),
+    (["tr\0ue"], ValueError),
+    (42, TypeError),
+])
+def test_check_bad_values(site: pathlib.Path, check: object, error: type) -> None:
+    link = site / "current"
+    os.symlink("releases/r1", link)
+    with pytest.raises(error):
+        switch(link, site / "releases" / "r2", check=check)  # type: ignore[arg-type]
+    assert os.readlink(link) == "releases/r1"
+
+
+def test_check_needs_an_existing_target(site: pathlib.Path) -> None:
+    link = site / "current"
+    os.symlink("releases/r1", link)
+    with pytest.raises(FileNotFoundError):
+        switch(link, site / "releases" / "r9", allow_missing=True, check=["true"])
+    assert os.readlink(link) == "releases/r1"

@@ -4,7 +4,8 @@ Apache mod_realdoc's atomic-deploy trick for Python app servers.  Public names:
 ``realpath``, ``first_link`` (the core), ``Resolver`` and ``resolve`` (the
 per-process cache), ``stats``, ``cache_info``, ``clear``, ``set_maxsize``,
 ``get_maxsize`` (introspection), ``switch`` (the atomic flip, with
-``SwitchConflict`` and ``SwitchResult``), ``docroot`` and ``join`` (the request's pinned
+``SwitchConflict``, ``SwitchCheckFailed`` and ``SwitchResult``), ``docroot`` and
+``join`` (the request's pinned
 docroot, set by ``realdoc.wsgi`` / ``realdoc.asgi`` middleware), and
 ``pin_process`` and ``process_release`` (the process pin, with rollover), and
 ``implementation`` (``"cython"`` or ``"python"``).
@@ -13,7 +14,7 @@ docroot, set by ``realdoc.wsgi`` / ``realdoc.asgi`` middleware), and
 from __future__ import annotations
 
 from ._context import docroot, join
-from ._switch import SwitchConflict, SwitchResult
+from ._switch import SwitchCheckFailed, SwitchConflict, SwitchResult
 from ._switch import switch  # the function; the module stays importable as realdoc.switch
 from ._impl import (
     IMPLEMENTATION as implementation,
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Resolver",
+    "SwitchCheckFailed",
     "SwitchConflict",
     "SwitchResult",
     "__version__",

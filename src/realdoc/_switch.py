@@ -47,10 +47,11 @@ import os
 import re
 import secrets
 import stat
+import subprocess
 from dataclasses import dataclass
-from typing import List, Optional, Set, Tuple, Union
+from typing import List, Optional, Sequence, Set, Tuple, Union
 
-__all__ = ["SwitchConflict", "SwitchResult", "letters", "switch"]
+__all__ = ["SwitchCheckFailed", "SwitchConflict", "SwitchResult", "letters", "switch"]
 
 _StrPath = Union[str, "os.PathLike[str]"]
 
@@ -88,6 +89,26 @@ class SwitchConflict(RuntimeError):
         else:
             found = f"points at {actual!r}"
         super().__init__(f"{link!r} {found}, expected {expected!r}")
+
+
+class SwitchCheckFailed(RuntimeError):
+    """The ``check`` command failed in TARGET, so :func:`switch` refused to flip.
+
+    Attributes: ``link``, ``target`` (as given), ``command`` (the argv list run),
+    ``returncode`` (its exit status; negative: killed by that signal; 127: it could
+    not be started, see ``reason``) and ``reason`` (a one-line description).
+    Nothing was changed on disk.
+    """
+
+    def __init__(self, link: str, target: str, command: List[str], returncode: int,
+                 reason: str) -> None:
+        self.link = link
+        self.target = target
+        self.command = command
+        self.returncode = returncode
+        self.reason = reason
+        super().__init__(f"check {command!r} failed in {target!r}: {reason}; "
+                         f"{link!r} left untouched")
 
 
 @dataclass(frozen=True)
@@ -129,6 +150,7 @@ def switch(
     expect: Optional[_StrPath] = None,
     ab: bool = False,
     allow_missing: bool = False,
+    check: Optional[Sequence[str]] = None,
 ) -> SwitchResult:
     """Point the symlink LINK at TARGET atomically, optionally as a compare-and-swap.
 
@@ -183,6 +205,19 @@ def switch(
     ``ab=True`` LINK may not be named ``A`` or ``B``, and TARGET may not be LINK or
     one of its letters.
 
+    ``check=[CMD, ARG...]`` is the guard for rollover (:func:`realdoc.pin_process`
+    workers reload onto whatever LINK names, so a release that fails to import
+    would take the server down or fill it with errors): before anything is
+    locked or written, the command runs with TARGET as its working directory
+    (``subprocess.run``, no shell, the caller's environment, stdin from
+    ``/dev/null``, stdout and stderr inherited, no timeout), e.g.
+    ``check=["python", "-c", "import app"]``.  If it exits with a non-zero
+    status, is killed by a signal, or cannot be started, :class:`SwitchCheckFailed`
+    is raised and LINK is left untouched.  ``check`` must be a non-empty list or
+    tuple of str (a lone str is refused, so that it is never split by accident);
+    with a check TARGET must exist even with ``allow_missing=True``
+    (:class:`FileNotFoundError`).
+
     On any failure the temporary link is removed.  If a rename succeeded but the
     following fsync failed, the link has been switched (it is just not known to be
     durable) and the ``OSError`` propagates.  Under the lock, before anything else, a
@@ -197,7 +232,8 @@ def switch(
     Returns a :class:`SwitchResult`.  Raises :class:`TypeError` for arguments of the
     wrong type (bytes paths included), :class:`ValueError` for empty paths, paths
     containing NUL, a LINK without a final name (``/``, ``.``, ``..``) or a TARGET
-    that is LINK itself, :class:`SwitchConflict` as above, and :class:`OSError`
+    that is LINK itself, :class:`SwitchConflict` and :class:`SwitchCheckFailed` as
+    above, and :class:`OSError`
     subclasses (with ``errno`` and ``filename``) for file system failures, e.g.
     :class:`FileNotFoundError` when LINK's directory does not exist.
     """
@@ -218,8 +254,12 @@ def switch(
     if ab and name in AB_LETTERS:
         raise ValueError(f"with ab=True the link may not be named A or B: {link_s!r}")
 
-    if not allow_missing:
+    command = None if check is None else _check_command(check)
+
+    if not allow_missing or command is not None:
         os.stat(target_s)  # FileNotFoundError etc., with errno and filename
+    if command is not None:
+        _run_check(link_s, target_s, command)
 
     dir_fd = lock_directory(link_dir)  # closing it releases the lock
     try:
@@ -459,6 +499,37 @@ def _remove_stale_temps(dir_fd: int, entries: List[str]) -> None:
                 os.unlink(entry, dir_fd=dir_fd)
         except OSError:
             pass
+
+
+def _check_command(check: object) -> List[str]:
+    """Return ``check`` as an argv list, or raise TypeError / ValueError."""
+    if isinstance(check, (str, bytes)) or not isinstance(check, (list, tuple)):
+        raise TypeError("check must be a list of str (an argv, e.g. "
+                        "['python', '-c', 'import app']), not "
+                        f"{type(check).__name__}")
+    if not check:
+        raise ValueError("check must not be empty")
+    for part in check:
+        if not isinstance(part, str):
+            raise TypeError(f"check items must be str, not {type(part).__name__}")
+        if "\0" in part:
+            raise ValueError("check must not contain NUL")
+    return list(check)
+
+
+def _run_check(link: str, target: str, command: List[str]) -> None:
+    """Run ``command`` in ``target``; raise SwitchCheckFailed unless it exits 0."""
+    try:
+        done = subprocess.run(command, cwd=target, stdin=subprocess.DEVNULL, check=False)
+    except OSError as exc:
+        raise SwitchCheckFailed(link, target, command, 127,
+                                f"cannot run it: {exc.strerror or exc}") from None
+    if done.returncode < 0:
+        raise SwitchCheckFailed(link, target, command, done.returncode,
+                                f"killed by signal {-done.returncode}")
+    if done.returncode != 0:
+        raise SwitchCheckFailed(link, target, command, done.returncode,
+                                f"exit status {done.returncode}")
 
 
 def _check_path(arg: str, value: object) -> str:

@@ -3,7 +3,7 @@
 Exit codes: 0 success; 1 the operation failed (one line on stderr); 2 usage error
 (bad options or arguments, including a ``resolve --use-readlink`` START that is
 not an absolute component-wise prefix of PATH); 3 a ``switch --expect``
-compare-and-swap was refused.  Once the operation has happened, a failure to print
+compare-and-swap was refused; 4 a ``switch --check`` command failed (LINK untouched).  Once the operation has happened, a failure to print
 its result never changes the exit code: a broken pipe ends quietly, any other write
 error (``>/dev/full``, stdout closed) is reported in one line on stderr
 (:mod:`realdoc.cli._output`).
@@ -29,13 +29,14 @@ import argparse
 import base64
 import json
 import os
+import shlex
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence
 
 import realdoc
 from realdoc.cli._output import emit, finish, report_error, write_failed
 from realdoc.cli.bench import add_parser as _add_bench
 from realdoc.cli.demo import add_parser as _add_demo
-from realdoc._switch import SwitchConflict, switch
+from realdoc._switch import SwitchCheckFailed, SwitchConflict, switch
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -46,6 +47,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_CONFLICT = 3
+EXIT_CHECK_FAILED = 4
 
 
 def _add_resolve(subparsers: Subparsers) -> None:
@@ -91,7 +93,8 @@ def _add_switch(subparsers: Subparsers) -> None:
         description=(
             "Point the symlink LINK at TARGET with one rename(2), so LINK never goes "
             "missing, and fsync its directory. Prints the old and new targets. "
-            "Exit 3 if --expect does not match, 1 on other errors."
+            "Exit 3 if --expect does not match, 4 if the --check command fails, "
+            "1 on other errors."
         ),
     )
     p.add_argument("link", metavar="LINK", help="the symlink to flip (created if missing)")
@@ -128,6 +131,14 @@ def _add_switch(subparsers: Subparsers) -> None:
         "--allow-missing",
         action="store_true",
         help="do not require TARGET to exist",
+    )
+    p.add_argument(
+        "--check",
+        metavar="CMD",
+        help="first run CMD in TARGET (split like a shell does, run without one), e.g. "
+        "--check \"python -c 'import app'\"; if it fails, exit 4 and leave LINK "
+        "untouched. This is the guard for rollover: pin_process workers reload onto "
+        "whatever LINK names",
     )
     p.set_defaults(func=_run_switch, parser=p)
 
@@ -254,6 +265,19 @@ def _syscalls() -> Dict[str, int]:
 
 def _run_switch(args: argparse.Namespace) -> int:
     """Switch ``args.link`` to ``args.target``; print old and new; return the code."""
+    check = None
+    if args.check is not None:
+        try:
+            check = shlex.split(args.check)
+            problem = "" if check else "empty command"
+        except ValueError as exc:  # an unclosed quote
+            problem = str(exc)
+        if problem or "\0" in args.check:
+            parser: argparse.ArgumentParser = args.parser
+            try:
+                parser.error(f"--check CMD: {problem or 'NUL in the command'}")
+            except SystemExit as exc:
+                return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         res = switch(
             args.link,
@@ -262,7 +286,12 @@ def _run_switch(args: argparse.Namespace) -> int:
             expect=args.expect,
             ab=args.ab,
             allow_missing=args.allow_missing,
+            check=check,
         )
+    except SwitchCheckFailed as exc:
+        _error(f"switch refused: --check {_quote(args.check)} failed in "
+               f"{_quote(exc.target)} ({exc.reason}); {_quote(exc.link)} left untouched")
+        return EXIT_CHECK_FAILED
     except SwitchConflict as exc:
         actual = "does not exist" if exc.actual is None else f"points at {_quote(exc.actual)}"
         _error(f"switch refused: {_quote(exc.link)} {actual}, expected {_quote(exc.expected)}")
