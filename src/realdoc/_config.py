@@ -18,6 +18,10 @@ unset (``None``) from these variables:
     ``1``/``true``/``yes``/``on`` (first_link from the root), ``0``/``false``/
     ``no``/``off`` (realpath, the default), or an absolute start path.  Case and
     surrounding blanks are ignored.
+``REALDOC_SCOPE``
+    ``auto`` (the default), ``request`` or ``process``: whose release the
+    docroot follows (see :mod:`realdoc._scope`).  Case and surrounding blanks
+    are ignored; another word raises ``ValueError``.
 
 An empty or unset variable counts as not given.  A value given in code always
 wins over the environment.  A bad value raises ``ValueError`` naming the
@@ -33,13 +37,15 @@ import warnings
 from typing import Any, Mapping, NamedTuple, Optional, Union, cast
 
 from ._policy import DEFAULT_EVERY, OnError
+from ._scope import DEFAULT_SCOPE, SCOPES, Scope
 
 __all__ = ["Options", "env_flag", "make_resolver", "options", "parse_every",
-           "parse_use_readlink"]
+           "parse_scope", "parse_use_readlink"]
 
 ENV_DOCROOT = "REALDOC_DOCROOT"
 ENV_EVERY = "REALDOC_EVERY"
 ENV_USE_READLINK = "REALDOC_USE_READLINK"
+ENV_SCOPE = "REALDOC_SCOPE"
 
 #: The words that mean on and off, in any case, surrounding blanks ignored.
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -74,6 +80,7 @@ class Options(NamedTuple):
     use_readlink: Any
     on_error: str
     sources: Mapping[str, str]
+    scope: Any = DEFAULT_SCOPE
 
 
 def _env(environ: Mapping[str, str], name: str) -> Optional[str]:
@@ -117,17 +124,28 @@ def parse_use_readlink(text: str, name: str = ENV_USE_READLINK) -> UseReadlink:
     )
 
 
+def parse_scope(text: str, name: str = ENV_SCOPE) -> Scope:
+    """Parse a scope word (``auto``, ``request``, ``process``, any case); ValueError naming ``name``."""
+    word = text.strip().lower()
+    for scope in SCOPES:
+        if word == scope:
+            return scope
+    raise ValueError(f"{name}={text!r} is not a scope (use auto, request or process)")
+
+
 def options(
     docroot: Any,
     every: Any,
     use_readlink: Any,
     on_error: Any,
     environ: Optional[Mapping[str, str]] = None,
+    scope: Any = None,
 ) -> Options:
     """Merge code options with ``environ`` (default ``os.environ``).
 
     ``None`` means "not given in code": the environment variable is used, then
-    the built-in default (``every=2.0``, ``use_readlink=False``).  A docroot is
+    the built-in default (``every=2.0``, ``use_readlink=False``,
+    ``scope="auto"``).  A docroot is
     required from one or the other.  The middleware must be given a str (or
     ``os.PathLike[str]``) docroot: WSGI environ and ASGI scope values are str.
 
@@ -136,7 +154,7 @@ def options(
     :class:`realdoc.Resolver`.
     """
     env = os.environ if environ is None else environ
-    sources = {"docroot": "code", "every": "code", "use_readlink": "code"}
+    sources = {"docroot": "code", "every": "code", "use_readlink": "code", "scope": "code"}
     if docroot is None:
         text = _env(env, ENV_DOCROOT)
         if text is None:
@@ -164,14 +182,22 @@ def options(
         else:
             use_readlink = parse_use_readlink(text)
             sources["use_readlink"] = ENV_USE_READLINK
-    return Options(docroot, every, use_readlink, on_error, sources)
+    if scope is None:
+        text = _env(env, ENV_SCOPE)
+        if text is None:
+            scope, sources["scope"] = DEFAULT_SCOPE, "default"
+        else:
+            scope, sources["scope"] = parse_scope(text), ENV_SCOPE
+    return Options(docroot, every, use_readlink, on_error, sources, scope)
 
 
 def make_resolver(opts: Options) -> Any:
     """Build the :class:`realdoc.Resolver` for ``opts``; warm it up once.
 
-    Errors from the Resolver's own checks are re-raised as the same type with
-    the environment variable named when the value came from there.  The
+    Errors from the Resolver's own checks (TypeError, ValueError, and
+    RuntimeError for ``scope="process"`` in an unpinned process) are
+    re-raised as the same type with the environment variables named when
+    values came from there.  The
     warm-up resolution primes the cache so that ``on_error="stale"`` has a
     last good value from the first request on; an OSError there is logged by
     the Resolver and otherwise ignored (requests retry, at most every
@@ -181,8 +207,9 @@ def make_resolver(opts: Options) -> Any:
         from ._impl import Resolver  # not at import: _impl reads env_flag from here
 
         resolver = Resolver(opts.docroot, every=opts.every, use_readlink=opts.use_readlink,
-                            on_error=cast("OnError", opts.on_error))  # checked by Resolver
-    except (TypeError, ValueError) as exc:
+                            on_error=cast("OnError", opts.on_error),  # checked by Resolver
+                            scope=opts.scope)
+    except (TypeError, ValueError, RuntimeError) as exc:
         named = [src for src in opts.sources.values() if src.startswith("REALDOC_")]
         if not named:
             raise

@@ -67,6 +67,7 @@ from libc.errno cimport (
     EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOMEM, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, ERANGE,
     errno,
 )
+from libc.math cimport INFINITY
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memchr, memcmp, memcpy, strlen
@@ -74,7 +75,7 @@ from libc.string cimport memchr, memcmp, memcpy, strlen
 import os
 from types import GenericAlias
 
-from realdoc import _common, _policy, _registry
+from realdoc import _common, _policy, _registry, _scope
 
 cdef extern from "_fastpath.h":
     enum rd_sys_slot:
@@ -892,6 +893,9 @@ assert (MODE_REALPATH, MODE_FIRST_LINK, MODE_FIRST_LINK_START) == (
 
 cdef object _DEF_EVERY = _policy.DEFAULT_EVERY
 cdef str _DEF_ON_ERROR = "stale"
+cdef str _DEF_SCOPE = _scope.DEFAULT_SCOPE
+cdef object _check_scope = _scope.check_scope
+cdef object _settle = _scope.settle
 cdef object _TALLY = _policy.Tally()
 cdef object _policy_refresh = _policy.refresh
 cdef object _policy_failed = _policy.failed
@@ -918,6 +922,7 @@ cdef class Resolver:
     cdef int _trusted
     cdef readonly object _start
     cdef readonly str _on_error
+    cdef readonly str _scope
     cdef public object _value
     cdef public double _resolved_at
     cdef public object _failing    # a _policy.Failing during a failure episode, else None
@@ -939,16 +944,19 @@ cdef class Resolver:
     value = _Views.value
     age = _Views.age
     expires_in = _Views.expires_in
+    scope = _Views.scope
+    effective_scope = _Views.effective_scope
 
     def __cinit__(self, *args, **kwargs):
         self._vectorcall = rd_vectorcall_ptr()
         self._resolved_at = float("-inf")
 
     def __init__(self, docroot, *, every=_DEF_EVERY, use_readlink=False, on_error="stale",
-                 clock=None):
+                 clock=None, scope=_DEF_SCOPE):
         (self._docroot, self._raw, self._is_str, self._every, self._mode, self._trusted,
          self._start, self._on_error, self._clock) = _policy.parse_options(
             docroot, every, use_readlink, on_error, clock)
+        self._scope = _check_scope(scope)
         self._norm = b"/" + b"/".join(_common.components(self._raw))
         # "x/" and "x/." oblige x to be a directory; "x/.." stays in _norm
         self._dirslash = self._raw.endswith((b"/", b"/."))
@@ -957,6 +965,7 @@ cdef class Resolver:
         self._value = self._failing = None
         self._resolved_at = float("-inf")
         self._busy = self._tick = 0
+        _settle(self, self._scope)
 
     cpdef double _now(self) except? -1.0:
         if self._clock is None:
@@ -982,7 +991,11 @@ cdef class Resolver:
         return _policy.describe(self)
 
     def refresh(self):
-        """Resolve now, whatever the age; apply ``on_error`` on failure."""
+        """Resolve now, whatever the age; apply ``on_error`` on failure.
+
+        In process scope: the process's release, with no syscall."""
+        if self._resolved_at == INFINITY:
+            return self._value
         return self._refresh(self._now())
 
     cdef object _miss(self, double now):
@@ -1118,37 +1131,40 @@ cache_info = _reg.cache_info
 clear = _reg.clear
 
 
-cdef inline bint _plain(object docroot, object every, object use_readlink, object on_error):
+cdef inline bint _plain(object docroot, object every, object use_readlink, object on_error,
+                        object scope):
     """All arguments of the plain types, each its own key part (see registry_key)."""
     return ((type(docroot) is str or type(docroot) is bytes)
             and (type(every) is float or type(every) is int)
             and (use_readlink is False or use_readlink is True or use_readlink is None
                  or type(use_readlink) is str or type(use_readlink) is bytes)
-            and type(on_error) is str)
+            and type(on_error) is str and type(scope) is str)
 
 
-def _resolve_general(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=_DEF_ON_ERROR):
+def _resolve_general(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=_DEF_ON_ERROR,
+                     scope=_DEF_SCOPE):
     """resolve() with any arguments (the one-argument call takes a C shortcut)."""
     global g_tick
     cdef object key
     cdef object found
     if type(docroot) is str and every is _DEF_EVERY and use_readlink is False \
-            and on_error is _DEF_ON_ERROR:
+            and on_error is _DEF_ON_ERROR and scope is _DEF_SCOPE:
         key = docroot
-    elif _plain(docroot, every, use_readlink, on_error):
+    elif _plain(docroot, every, use_readlink, on_error, scope):
         # registry_key()'s first case, with C type checks (a keyword hit stays fast)
-        if every == _DEF_EVERY and use_readlink is False and on_error == _DEF_ON_ERROR:
+        if every == _DEF_EVERY and use_readlink is False and on_error == _DEF_ON_ERROR \
+                and scope == _DEF_SCOPE:
             key = docroot
         else:
-            key = (docroot, every, use_readlink, on_error)
+            key = (docroot, every, use_readlink, on_error, scope)
     else:
-        key = _registry_key(docroot, every, use_readlink, on_error)
+        key = _registry_key(docroot, every, use_readlink, on_error, scope)
     try:
         found = _entries.get(key)
     except TypeError:
         found = None
     if found is None:
-        found = _add(key, docroot, every, use_readlink, on_error)
+        found = _add(key, docroot, every, use_readlink, on_error, scope)
     cdef Resolver r = <Resolver>found
     g_tick += 1
     r._tick = g_tick

@@ -20,9 +20,10 @@ import threading
 import time
 from typing import Any, AnyStr, Callable, Dict, List, Optional, Union, cast, overload
 
-from . import _common, _policy
+from . import _common, _policy, _scope
 from ._common import PATH_MAX, MAXSYMLINKS, PROC_MIN_COMPONENTS
 from ._policy import BytesPath, CacheInfoRow, OnError, StrPath, UseReadlink
+from ._scope import Scope
 from ._registry import RESOLVE_DOC, ClearFunction, Registry, Stats, registry_key
 
 __all__ = [
@@ -401,6 +402,8 @@ _fork_gen: List[int] = [0]  # bumped in a forked child: the parent's locks lapse
 _tally = _policy.Tally()
 _DEF_EVERY = _policy.DEFAULT_EVERY
 _STALE = "stale"
+_AUTO = _scope.DEFAULT_SCOPE
+_INF = float("inf")
 _ticks = itertools.count(1)  # resolve()'s LRU clock: an entry's _tick is its last use
 
 
@@ -424,34 +427,41 @@ class Resolver(_policy.ResolverViews[AnyStr]):
     episode logs one warning on the ``realdoc`` logger when it starts and one
     when it ends.  ``clock`` (for tests): a callable returning seconds as int
     or float; any other reading raises TypeError (NaN: ValueError).
+    ``scope``: ``"auto"`` (the default), ``"request"`` or ``"process"``: whose
+    release the docroot follows, the request's or the process's (see
+    :mod:`realdoc._scope`; in process scope a call never resolves).
 
     Errors at construction: TypeError (docroot not str/bytes/os.PathLike,
     ``every`` not a number, ``use_readlink`` of another type, ``clock`` not
     callable), ValueError (empty docroot or NUL byte, ``every`` < 0 or NaN,
     ``use_readlink`` with a relative docroot or a start that is not an
-    absolute component-wise prefix of it, unknown ``on_error``).
+    absolute component-wise prefix of it, unknown ``on_error`` or ``scope``;
+    ``scope="process"`` for a docroot not under the pinned ``app_dir``),
+    RuntimeError (``scope="process"`` in a process that ``pin_process`` has
+    not pinned), TypeError (``scope`` not a str).
     """
 
     __slots__ = ("__weakref__", "_docroot", "_every", "_failing", "_gen", "_is_str", "_lock",
-                 "_mode", "_now", "_on_error", "_raw", "_resolved_at", "_start", "_tick",
-                 "_trusted", "_value")
+                 "_mode", "_now", "_on_error", "_raw", "_resolved_at", "_scope", "_start",
+                 "_tick", "_trusted", "_value")
 
     _tally = _tally
 
     @overload
     def __init__(self: Resolver[str], docroot: StrPath, *, every: float = ...,
                  use_readlink: UseReadlink = ..., on_error: OnError = ...,
-                 clock: Optional[Callable[[], float]] = ...) -> None: ...
+                 clock: Optional[Callable[[], float]] = ..., scope: Scope = ...) -> None: ...
 
     @overload
     def __init__(self: Resolver[bytes], docroot: BytesPath, *, every: float = ...,
                  use_readlink: UseReadlink = ..., on_error: OnError = ...,
-                 clock: Optional[Callable[[], float]] = ...) -> None: ...
+                 clock: Optional[Callable[[], float]] = ..., scope: Scope = ...) -> None: ...
 
     def __init__(self, docroot: Any, *, every: float = _DEF_EVERY,
                  use_readlink: UseReadlink = False, on_error: OnError = "stale",
-                 clock: Optional[Callable[[], float]] = None) -> None:
+                 clock: Optional[Callable[[], float]] = None, scope: Scope = "auto") -> None:
         o = _policy.parse_options(docroot, every, use_readlink, on_error, clock)
+        scope = _scope.check_scope(scope)
         self._docroot = cast(AnyStr, o.docroot)  # the kind __init__'s overloads promise
         self._raw, self._is_str, self._every = o.raw, o.is_str, o.every
         self._mode, self._trusted = o.mode, o.trusted
@@ -464,6 +474,8 @@ class Resolver(_policy.ResolverViews[AnyStr]):
         self._lock = threading.Lock()
         self._gen = _fork_gen[0]
         self._tick = 0
+        self._scope = scope
+        _scope.settle(self, scope)
 
     def __new__(cls, *args: Any, clock: Optional[Callable[[], float]] = None,
                 **kwargs: Any) -> Resolver[AnyStr]:
@@ -483,7 +495,11 @@ class Resolver(_policy.ResolverViews[AnyStr]):
         return _policy.describe(self)
 
     def refresh(self) -> AnyStr:
-        """Resolve now, whatever the age; apply ``on_error`` on failure."""
+        """Resolve now, whatever the age; apply ``on_error`` on failure.
+
+        In process scope: the process's release, with no syscall."""
+        if self._resolved_at == _INF:
+            return self._value  # type: ignore[return-value]  # process scope: set with it
         return _policy.refresh(self, self._now())  # type: ignore[no-any-return]
 
     def _resolve_now(self) -> bytes:
@@ -542,25 +558,25 @@ clear: ClearFunction = _reg.clear
 
 @overload
 def resolve(docroot: StrPath, *, every: float = ..., use_readlink: UseReadlink = ...,
-            on_error: OnError = ...) -> str: ...
+            on_error: OnError = ..., scope: Scope = ...) -> str: ...
 
 
 @overload
 def resolve(docroot: BytesPath, *, every: float = ..., use_readlink: UseReadlink = ...,
-            on_error: OnError = ...) -> bytes: ...
+            on_error: OnError = ..., scope: Scope = ...) -> bytes: ...
 
 
 def resolve(docroot: Any, *, every: float = _DEF_EVERY, use_readlink: UseReadlink = False,
-            on_error: OnError = "stale") -> Any:
+            on_error: OnError = "stale", scope: Scope = "auto") -> Any:
     if type(docroot) is str and every is _DEF_EVERY and use_readlink is False \
-            and on_error is _STALE:
+            and on_error is _STALE and scope is _AUTO:
         key: Any = docroot
     else:
-        key = registry_key(docroot, every, use_readlink, on_error)
+        key = registry_key(docroot, every, use_readlink, on_error, scope)
     try:
         r = _entries[key]
     except (KeyError, TypeError):
-        r = _reg.add(key, docroot, every, use_readlink, on_error)
+        r = _reg.add(key, docroot, every, use_readlink, on_error, scope)
     r._tick = next(_ticks)
     # Resolver.__call__ inlined (registry entries never have a test clock)
     if _monotonic() - r._resolved_at < r._every:

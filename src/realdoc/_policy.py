@@ -40,7 +40,8 @@ from typing import (
     Union,
 )
 
-from . import _common
+from . import _common, _scope
+from ._scope import Scope
 
 #: ``on_error``'s choices; ``mode``'s values.
 OnError = Literal["stale", "raise", "passthrough"]
@@ -79,6 +80,8 @@ class CacheInfoRow(TypedDict):
     every: float
     on_error: OnError
     failing: bool
+    scope: Scope
+    effective_scope: Literal["request", "process"]
 
 
 class ResolverState(Protocol):
@@ -339,6 +342,7 @@ class ResolverViews(Generic[AnyStr]):
         _resolved_at: float
         _failing: Optional[Failing]
         _tick: int  # resolve()'s last use of this entry (the registry's LRU order)
+        _scope: Scope
 
         def _now(self) -> float: ...
 
@@ -368,6 +372,16 @@ class ResolverViews(Generic[AnyStr]):
         return self._start
 
     @property
+    def scope(self) -> Scope:
+        """The scope as configured: ``"auto"``, ``"request"`` or ``"process"``."""
+        return self._scope
+
+    @property
+    def effective_scope(self) -> Literal["request", "process"]:
+        """The scope in force: ``"process"`` once the value is the process's release."""
+        return _scope.effective(self)
+
+    @property
     def value(self) -> Optional[AnyStr]:
         """The last good resolution, or None."""
         return self._value
@@ -390,7 +404,7 @@ class ResolverViews(Generic[AnyStr]):
 def describe(r: ResolverViews[Any]) -> str:
     """``repr()`` of a Resolver of either core."""
     return (f"Resolver({r.docroot!r}, every={r.every!r}, mode={r.mode!r}, "
-            f"value={r.value!r})")
+            f"scope={r.scope!r}, effective_scope={r.effective_scope!r}, value={r.value!r})")
 
 
 def cache_info_row(r: ResolverViews[Any]) -> CacheInfoRow:
@@ -399,4 +413,5 @@ def cache_info_row(r: ResolverViews[Any]) -> CacheInfoRow:
         "docroot": r.docroot, "value": r.value, "age": r.age,
         "expires_in": r.expires_in, "mode": r.mode, "start": r.start,
         "every": r.every, "on_error": r.on_error, "failing": r._failing is not None,
+        "scope": r.scope, "effective_scope": r.effective_scope,
     }

@@ -58,7 +58,7 @@ import time
 import types
 from typing import Any, Dict, List, NamedTuple, Optional, Set
 
-from . import _rollover
+from . import _rollover, _scope
 from ._policy import check_every
 from ._impl import realpath
 
@@ -204,6 +204,7 @@ def pin_process(app_dir: Any, *, rollover: bool = True, every: float = 2.0) -> s
             suspect = _moved_since_start(wanted, _imported_under(wanted))
             _rewrite(wanted, release)
         _pin = Pin(wanted, release)
+    _scope.on_pin()  # auto-scope Resolvers made before the pin follow the code from now on
     if rollover:
         _rollover.start(_pin, every, suspect)
     elif suspect:

@@ -17,6 +17,7 @@ import threading
 from typing import Any, Callable, Dict, Generic, List, Protocol, Tuple, TypedDict, TypeVar, Union
 
 from . import _common
+from ._scope import DEFAULT_SCOPE
 from ._policy import (
     DEFAULT_EVERY, BytesPath, CacheInfoRow, ResolverViews, StrPath, Tally, cache_info_row,
 )
@@ -26,9 +27,9 @@ DEFAULT_MAXSIZE = 1024
 
 RESOLVE_DOC = """Return the pinned real docroot, through the per-process registry.
 
-    ``resolve(docroot, *, every=2.0, use_readlink=False, on_error="stale")``:
-    one :class:`Resolver` per distinct ``(docroot, every, use_readlink,
-    on_error)``, created on first use and checked as Resolver checks its
+    ``resolve(docroot, *, every=2.0, use_readlink=False, on_error="stale",
+    scope="auto")``: one :class:`Resolver` per distinct ``(docroot, every,
+    use_readlink, on_error, scope)``, created on first use and checked as Resolver checks its
     arguments (the same errors, whatever the registry holds: arguments of
     other types never share an entry, so ``every=True`` is refused even after
     ``every=1``); the registry keeps the ``get_maxsize()`` most recently used
@@ -62,21 +63,24 @@ _EXACT_EVERY = (int, float)
 _EXACT_USE_READLINK = (bool, type(None), str, bytes)
 
 
-def registry_key(docroot: object, every: object, use_readlink: object, on_error: object) -> Any:
+def registry_key(docroot: object, every: object, use_readlink: object, on_error: object,
+                 scope: object = DEFAULT_SCOPE) -> Any:
     """The registry key of resolve()'s arguments.
 
-    The docroot alone when the options equal the defaults, else a 4-tuple.
+    The docroot alone when the options equal the defaults, else a 5-tuple
+    ``(docroot, every, use_readlink, on_error, scope)``.
     An argument of another type than the plain ones (str/bytes docroot,
     int/float ``every``, bool/None/str/bytes ``use_readlink``, str
-    ``on_error``) enters as ``(type, value)``: equal keys then mean equal
+    ``on_error`` and ``scope``) enters as ``(type, value)``: equal keys then mean equal
     types, so an argument that would fail the checks (``True``, ``1+0j``) can
     never find an entry made from one that passed (``1``).
     """
     if type(docroot) in _EXACT_PATH and type(every) in _EXACT_EVERY and type(on_error) is str \
-            and type(use_readlink) in _EXACT_USE_READLINK:
-        if every == DEFAULT_EVERY and use_readlink is False and on_error == "stale":
+            and type(use_readlink) in _EXACT_USE_READLINK and type(scope) is str:
+        if every == DEFAULT_EVERY and use_readlink is False and on_error == "stale" \
+                and scope == DEFAULT_SCOPE:
             return docroot
-        return (docroot, every, use_readlink, on_error)
+        return (docroot, every, use_readlink, on_error, scope)
     d = docroot if type(docroot) in _EXACT_PATH else (type(docroot), docroot)
     if type(every) not in _EXACT_EVERY:
         every = (type(every), every)
@@ -84,9 +88,12 @@ def registry_key(docroot: object, every: object, use_readlink: object, on_error:
         use_readlink = (type(use_readlink), use_readlink)
     if type(on_error) is not str:
         on_error = (type(on_error), on_error)
-    if use_readlink is False and every == DEFAULT_EVERY and on_error == "stale":
+    if type(scope) is not str:
+        scope = (type(scope), scope)
+    if use_readlink is False and every == DEFAULT_EVERY and on_error == "stale" \
+            and scope == DEFAULT_SCOPE:
         return d
-    return (d, every, use_readlink, on_error)
+    return (d, every, use_readlink, on_error, scope)
 
 
 def check_maxsize(maxsize: object) -> int:
@@ -186,14 +193,16 @@ class Registry(Generic[E]):
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork_in_child)
 
-    def add(self, key: Any, docroot: Any, every: Any, use_readlink: Any, on_error: Any) -> E:
+    def add(self, key: Any, docroot: Any, every: Any, use_readlink: Any, on_error: Any,
+            scope: Any = DEFAULT_SCOPE) -> E:
         """resolve()'s miss: check the arguments (a new Resolver), then enter it under ``key``.
 
         Another thread may have entered an equal key meanwhile: its entry is
         returned.  Raises what Resolver raises, and TypeError for an
         unhashable docroot.
         """
-        r = self._make(docroot, every=every, use_readlink=use_readlink, on_error=on_error)
+        r = self._make(docroot, every=every, use_readlink=use_readlink, on_error=on_error,
+                       scope=scope)
         try:
             hash(key)
         except TypeError:
@@ -247,8 +256,9 @@ class Registry(Generic[E]):
         """One dict per registry entry, most recently used first.
 
         Keys: ``docroot``, ``value``, ``age``, ``expires_in``, ``mode``,
-        ``start``, ``every``, ``on_error`` (as the Resolver reports them) and
-        ``failing`` (True between a failed resolution and the next good one).
+        ``start``, ``every``, ``on_error``, ``scope``, ``effective_scope`` (as
+        the Resolver reports them) and ``failing`` (True between a failed
+        resolution and the next good one).
         """
         with self.lock:
             entries = sorted(self.entries.values(), key=lambda r: -r._tick)

@@ -33,7 +33,7 @@ _reset = DOCROOT.reset
 class RealdocMiddleware:
     """Wrap an ASGI 3 app so each request or websocket sees one pinned real docroot.
 
-    ``docroot``, ``every``, ``use_readlink`` and ``on_error`` as for
+    ``docroot``, ``every``, ``use_readlink``, ``on_error`` and ``scope`` as for
     :class:`realdoc.wsgi.RealdocMiddleware`, including the ``REALDOC_*``
     environment fall-backs and the checks at construction (TypeError,
     ValueError).  Per ``http`` or ``websocket`` scope the middleware calls its
@@ -56,12 +56,14 @@ class RealdocMiddleware:
         every: Optional[float] = None,
         use_readlink: Any = None,
         on_error: str = "stale",
+        scope: Optional[str] = None,
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be an ASGI callable, not {type(app).__name__}")
         self.app = app
         #: The :class:`realdoc.Resolver` behind this middleware (for introspection).
-        self.resolver: Any = make_resolver(options(docroot, every, use_readlink, on_error))
+        self.resolver: Any = make_resolver(
+            options(docroot, every, use_readlink, on_error, scope=scope))
 
     def __repr__(self) -> str:
         return f"<realdoc.asgi.RealdocMiddleware {self.resolver!r} app={self.app!r}>"

@@ -56,12 +56,17 @@ class RealdocMiddleware:
     ``docroot`` is the configured, symlinked path (str or ``os.PathLike[str]``);
     ``every``, ``use_readlink`` and ``on_error`` are those of
     :class:`realdoc.Resolver` (defaults ``2.0``, ``False``, ``"stale"``).
-    ``docroot``, ``every`` and ``use_readlink`` left as ``None`` are read from
-    ``REALDOC_DOCROOT``, ``REALDOC_EVERY`` and ``REALDOC_USE_READLINK`` (see
-    :mod:`realdoc._config` for the syntax), then fall back to the defaults.
+    ``scope`` is the Resolver's too (``"auto"``, the default, follows the
+    process's release when :func:`realdoc.pin_process` pinned the process and
+    the docroot lies under its ``app_dir``; see :mod:`realdoc._scope`).
+    ``docroot``, ``every``, ``use_readlink`` and ``scope`` left as ``None`` are
+    read from ``REALDOC_DOCROOT``, ``REALDOC_EVERY``, ``REALDOC_USE_READLINK``
+    and ``REALDOC_SCOPE`` (see :mod:`realdoc._config` for the syntax), then
+    fall back to the defaults.
 
     Construction checks everything and raises TypeError or ValueError (naming
-    the environment variable when the value came from one).  It also resolves
+    the environment variable when the value came from one), and RuntimeError
+    for ``scope="process"`` in a process that is not pinned.  It also resolves
     once, so that ``on_error="stale"`` has a last good value from the first
     request on; an OSError there is logged by the Resolver, not raised.
 
@@ -92,6 +97,7 @@ class RealdocMiddleware:
         every: Optional[float] = None,
         use_readlink: Any = None,
         on_error: str = "stale",
+        scope: Optional[str] = None,
         environ_key: str = "DOCUMENT_ROOT",
     ) -> None:
         if not callable(app):
@@ -101,7 +107,8 @@ class RealdocMiddleware:
         self.app = app
         self.environ_key = environ_key
         #: The :class:`realdoc.Resolver` behind this middleware (for introspection).
-        self.resolver: Any = make_resolver(options(docroot, every, use_readlink, on_error))
+        self.resolver: Any = make_resolver(
+            options(docroot, every, use_readlink, on_error, scope=scope))
 
     def __repr__(self) -> str:
         return f"<realdoc.wsgi.RealdocMiddleware {self.resolver!r} app={self.app!r}>"
