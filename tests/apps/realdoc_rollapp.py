@@ -6,10 +6,11 @@ name, and serves ``current`` (gunicorn ``--chdir``, uvicorn ``--app-dir``, uWSGI
 ``--pythonpath``).  Configured by the environment:
 
 ``ROLLAPP_PIN``    ``1``: call ``realdoc.pin_process()`` on this file's directory
-                   first thing, with ``every=ROLLAPP_EVERY``; the template's
-                   docroot is then the pinned release's ``public``.  Anything
-                   else: no process pin (the control), the docroot is
-                   ``current/public`` behind the request pin.
+                   first thing, with ``every=ROLLAPP_EVERY``.  Anything else: no
+                   process pin (the control).  Either way the middleware is
+                   given ``current/public`` in its default ``scope="auto"``:
+                   pinned, that is the process's release (process scope);
+                   unpinned, the release of the request (request scope).
 
 Routes (``wsgi_app`` and ``asgi_app``): ``/page`` answers ``"<code> <views>
 <template>"``: this module's ``VERSION``, the ``VERSION`` of the views module
@@ -32,10 +33,8 @@ if os.environ.get("ROLLAPP_PIN") == "1":
     _handler.setFormatter(logging.Formatter("[realdoc %(levelname)s] %(message)s"))
     logging.getLogger("realdoc").addHandler(_handler)
     logging.getLogger("realdoc").setLevel(logging.INFO)
-    RELEASE = realdoc.pin_process(APP_DIR, every=float(os.environ.get("ROLLAPP_EVERY", "2")))
-    DOCROOT = os.path.join(RELEASE, "public")
-else:
-    DOCROOT = os.path.join(APP_DIR, "public")
+    realdoc.pin_process(APP_DIR, every=float(os.environ.get("ROLLAPP_EVERY", "2")))
+DOCROOT = os.path.join(APP_DIR, "public")  # through current: scope="auto" decides
 
 from realdoc.asgi import RealdocMiddleware as AsgiMiddleware  # noqa: E402
 from realdoc.wsgi import RealdocMiddleware as WsgiMiddleware  # noqa: E402
