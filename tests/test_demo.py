@@ -12,7 +12,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import List
+from typing import Any, List
 
 import pytest
 
@@ -222,3 +222,86 @@ def test_sigterm_removes_the_tree_and_exits_143(tmp_path: pathlib.Path) -> None:
     assert b"Traceback" not in err
     assert b"terminated" in err
     assert list(tmp_path.iterdir()) == []
+
+
+# -- code and files: worker processes, the request pin alone and pin_process ----
+
+
+def demo_children() -> List[int]:
+    """Pids of this process's children still running a demo worker (python -c)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if ppid == os.getpid() and b"demo_app" in cmd:
+            pids.append(int(entry))
+    return pids
+
+
+def test_code_run_mixes_with_the_request_pin_and_never_with_pin_process(
+        private_tmp: pathlib.Path) -> None:
+    request, pinned = demo.run_code_demo(duration=1.0)
+    assert (request.name, pinned.name) == ("request pin only", "with pin_process")
+    assert request.flips > 0 and request.flips == pinned.flips  # one tree, the same flips
+    assert request.workers >= 2 and pinned.workers >= 2  # real worker processes
+    assert request.responses > 0 and pinned.responses > 0
+    assert request.mixed > 0, "the request pin alone did not mix on this machine"
+    assert pinned.mixed == 0 and pinned.errors == 0
+    assert request.errors == 0
+    assert os.listdir(private_tmp) == []  # its tree is gone
+    assert demo_threads() == []  # worker slots and flipper stopped
+    assert demo_children() == []  # every worker reaped
+
+
+def test_command_prints_the_code_rows(private_tmp: pathlib.Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo.main(["--duration", "1", "--clients", "2"]) == 0
+    out, err = capsys.readouterr()
+    lines = {line.split()[0] + " " + line.split()[1]: line for line in out.splitlines()
+             if line.startswith(("request pin only", "with pin_process"))}
+    assert set(lines) == {"request pin", "with pin_process"}
+    assert " 0 (0.0%)" in lines["with pin_process"]
+    assert " 0 (0.0%)" not in lines["request pin"]  # the request pin alone mixed
+    assert "BUG" not in out
+    assert "[code and files]" in err
+    assert os.listdir(private_tmp) == []
+
+
+def _code_result(name: str, responses: int, mixed: int, errors: int = 0) -> Any:
+    from realdoc.cli._demo_workers import CodeResult
+
+    r = CodeResult(name)
+    r.responses, r.mixed, r.errors, r.seconds, r.flips, r.workers = (
+        responses, mixed, errors, 2.0, 20, 4)
+    r.releases = {"r1", "r2"}
+    return r
+
+
+@pytest.mark.parametrize("mixed, errors", [(1, 0), (0, 1)])
+def test_code_verdict_is_a_bug_when_pin_process_mixes_or_fails(mixed: int, errors: int) -> None:
+    out = io.StringIO()
+    code = [_code_result("request pin only", 100, 90), _code_result("with pin_process", 100,
+                                                                      mixed, errors)]
+    assert demo.report_code(code, out=out) == 1
+    assert "BUG: with pin_process" in out.getvalue()
+    files = [_result("without realdoc", 100, 50), _result("with realdoc", 100, 0)]
+    assert demo.report(files, clients=8, flip_interval=0.002, pause=0.003,
+                       out=io.StringIO(), code=code) == 1
+
+
+def test_code_verdict_when_mixing_did_not_reproduce() -> None:
+    out = io.StringIO()
+    code = [_code_result("request pin only", 100, 0), _code_result("with pin_process", 100, 0)]
+    assert demo.report_code(code, out=out) == 0
+    assert "did not reproduce mixing" in out.getvalue()
+    out = io.StringIO()
+    code = [_code_result("request pin only", 100, 90), _code_result("with pin_process", 80, 0)]
+    assert demo.report_code(code, out=out) == 0
+    assert "90 of 100" in out.getvalue() and "90 (90.0%)" in out.getvalue()

@@ -15,9 +15,18 @@ milliseconds and concurrent clients hammer the server:
   (:func:`realdoc.docroot`), so a response is never torn.
 
 It prints a table: requests served, flips, torn responses, 5xx responses and
-the syscalls realdoc issued per request (from :func:`realdoc.stats`).  Exit
-status: 0 on success (also when tearing did not reproduce, which it says), 1
-if the run with realdoc shows a torn or 5xx response (a realdoc bug) or the demo
+the syscalls realdoc issued per request (from :func:`realdoc.stats`).
+
+Then the **code and files** part (:mod:`realdoc.cli._demo_workers`, half a
+phase long): worker processes whose releases hold code, two rows at once on
+one flipping tree, with the request pin alone and with
+:func:`realdoc.pin_process`; a response is *mixed* when its code, a module
+imported later and a file it read name different releases.  Its table:
+responses, flips, workers started, mixed responses, errors.
+
+Exit status: 0 on success (also when tearing or mixing did not reproduce,
+which it says), 1 if the run with realdoc shows a torn or 5xx response, or
+the run with ``pin_process`` a mixed response or an error (a realdoc bug), or the demo
 itself failed (one line on stderr, ``realdoc demo: failed: ...``, never a
 traceback), 130 when interrupted by Ctrl-C (SIGINT), 143 when stopped by
 SIGTERM.  The server, the flipping thread and the temporary tree are cleaned up
@@ -52,6 +61,7 @@ import realdoc
 
 from .._context import docroot, join
 from ..wsgi import RealdocMiddleware
+from ._demo_workers import CodeResult
 
 # http.client, wsgiref and the deploy-tree helpers are imported where they are
 # used, so that registering the subcommand costs the other commands nothing.
@@ -63,7 +73,7 @@ if TYPE_CHECKING:
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
-__all__ = ["PhaseResult", "add_parser", "main", "run", "run_demo"]
+__all__ = ["PhaseResult", "add_parser", "main", "run", "run_code_demo", "run_demo"]
 
 DEFAULT_DURATION = 4.0
 DEFAULT_CLIENTS = 8
@@ -341,6 +351,40 @@ def run_demo(*, duration: float = DEFAULT_DURATION, clients: int = DEFAULT_CLIEN
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def run_code_demo(*, duration: float = DEFAULT_DURATION / 2,
+                  progress: Optional[TextIO] = None) -> List[CodeResult]:
+    """Run the code/files part for ``duration`` seconds; return ``[request pin only, with
+    pin_process]``.  Its own temporary tree is removed and its workers are reaped
+    whatever happens.  Raises ValueError for a duration out of (0, 3600]."""
+    from ._demo_workers import make_code_tree, run_code_phase
+
+    if not 0 < duration <= 3600:
+        raise ValueError(f"duration must be in (0, 3600] seconds, got {duration!r}")
+    line = _Progress(progress)
+
+    def show(results: List[CodeResult], flips: int, elapsed: float) -> None:
+        line.update(_code_status(results, flips, elapsed, duration))
+
+    with _signals_deferred():
+        tmp = tempfile.mkdtemp(prefix="realdoc-demo-")
+    try:
+        tree = make_code_tree(os.path.join(tmp, "app"), RELEASES)
+        results = run_code_phase(tree, duration=duration, progress=show)
+        line.update(_code_status(results, results[0].flips, duration, duration), final=True)
+        return results
+    finally:
+        with _signals_deferred():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _code_status(results: List[CodeResult], flips: int, elapsed: float,
+                 duration: float) -> str:
+    request, pinned = results
+    return (f"[code and files] {elapsed:4.1f}/{duration:.1f} s  flips {flips}  mixed: "
+            f"request pin only {request.mixed}/{request.responses}, "
+            f"with pin_process {pinned.mixed}/{pinned.responses}")
+
+
 def _check(*, duration: float, clients: int, flip_interval: float, pause: float) -> None:
     if not 0 < duration <= 3600:
         raise ValueError(f"duration must be in (0, 3600] seconds, got {duration!r}")
@@ -353,8 +397,57 @@ def _check(*, duration: float, clients: int, flip_interval: float, pause: float)
 
 
 def report(results: List[PhaseResult], *, clients: int, flip_interval: float, pause: float,
-           out: TextIO) -> int:
-    """Print the table and the verdict for ``[without, with]``; return the exit code."""
+           out: TextIO, code: Optional[List[CodeResult]] = None) -> int:
+    """Print the tables and the verdicts for ``[without, with]`` (and the code/files
+    rows ``[request pin only, with pin_process]`` when given); return the exit code."""
+    status = _report_files(results, clients=clients, flip_interval=flip_interval,
+                           pause=pause, out=out)
+    if code is not None:
+        status = max(status, report_code(code, out=out))
+    return status
+
+
+def report_code(code: List[CodeResult], *, out: TextIO) -> int:
+    """Print the code/files table and verdict; return the exit code."""
+    from ._demo_workers import FLIP_INTERVAL, WORKER_LIFETIME, WORKERS
+
+    request, pinned = code
+
+    def say(text: str) -> None:
+        out.write(textwrap.fill(text, 79) + "\n")
+    out.write("\n")
+    say(f"Code and files: {WORKERS} worker processes per row, `current` flipped every "
+        f"{FLIP_INTERVAL * 1000:g} ms, each worker replaced after {WORKER_LIFETIME:g} s, "
+        f"{request.seconds:.1f} s. A response names the release of the worker's code, of "
+        "a module it imported later and of a file it read; mixed = they differ.")
+    out.write(f"\n{'':17}{'responses':>10}{'flips':>6}{'workers':>8}{'releases':>9}"
+              f"{'mixed':>17}{'errors':>7}\n")
+    for r in code:
+        mixed = f"{r.mixed} ({r.mixed_percent:.1f}%)"
+        out.write(f"{r.name:17}{r.responses:>10}{r.flips:>6}{r.workers:>8}"
+                  f"{len(r.releases):>9}{mixed:>17}{r.errors:>7}\n")
+    out.write("\n")
+    if pinned.mixed or pinned.errors:
+        say(f"BUG: with pin_process, {pinned.mixed} mixed responses and {pinned.errors} "
+            "errors: realdoc must make both 0. Please report this.")
+        return EXIT_BUG
+    if pinned.responses == 0:
+        say("with pin_process: no response; could the workers start?")
+        return EXIT_BUG
+    if request.mixed == 0:
+        say("request pin only: did not reproduce mixing; increase --duration.")
+    else:
+        say(f"With the request pin alone {request.mixed} of {request.responses} responses "
+            f"mixed code and files of different releases; with pin_process 0 of "
+            f"{pinned.responses}.")
+    say("pin_process() pins a worker's imports and, in the middleware's default "
+        "scope=\"auto\", its docroot under the app directory to the release the worker "
+        "started on; new workers start on the new release.")
+    return EXIT_OK
+
+
+def _report_files(results: List[PhaseResult], *, clients: int, flip_interval: float,
+                  pause: float, out: TextIO) -> int:
     without, with_ = results
 
     def w(text: str) -> None:
@@ -425,12 +518,15 @@ def add_parser(subparsers: Subparsers) -> None:
     """Register the ``demo`` subcommand (sets ``func=run``)."""
     p = subparsers.add_parser(
         "demo",
-        help="show torn requests during deploys, without and with realdoc (~10 s)",
+        help="show torn requests and mixed code/files during deploys, without and with "
+             "realdoc (~12 s)",
         description=(
             "Build a temporary deploy tree, serve it from a local threaded HTTP server, "
             "flip `current` atomically many times while clients request two files per "
-            "request, and count torn responses without and with realdoc. Exit 1 if any "
-            "response with realdoc is torn or a 5xx."
+            "request, and count torn responses without and with realdoc; then run worker "
+            "processes whose code and files come from the tree and count responses that mix "
+            "releases with the request pin alone and with pin_process. Exit 1 if any "
+            "response with realdoc is torn or a 5xx, or any with pin_process mixed."
         ),
     )
     add_arguments(p)
@@ -463,6 +559,7 @@ def run(args: argparse.Namespace) -> int:
             results = run_demo(duration=args.duration, clients=args.clients,
                                flip_interval=args.flip_interval, pause=args.pause,
                                progress=sys.stderr)
+            code = run_code_demo(duration=args.duration / 2, progress=sys.stderr)
         finally:
             _restore_sigterm(previous)
     except KeyboardInterrupt:
@@ -480,10 +577,10 @@ def run(args: argparse.Namespace) -> int:
     from ._output import emit_text
 
     text = io.StringIO()
-    code = report(results, clients=args.clients, flip_interval=args.flip_interval,
-                  pause=args.pause, out=text)
+    status = report(results, clients=args.clients, flip_interval=args.flip_interval,
+                    pause=args.pause, out=text, code=code)
     emit_text(text.getvalue())  # a failure to print does not change the verdict
-    return code
+    return status
 
 
 def _one_line(exc: BaseException) -> str:
