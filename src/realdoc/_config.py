@@ -125,7 +125,10 @@ def parse_use_readlink(text: str, name: str = ENV_USE_READLINK) -> UseReadlink:
 
 
 def parse_scope(text: str, name: str = ENV_SCOPE) -> Scope:
-    """Parse a scope word (``auto``, ``request``, ``process``, any case); ValueError naming ``name``."""
+    """Parse a scope word (``auto``, ``request``, ``process``, any case).
+
+    Raises ValueError naming ``name`` for another word.
+    """
     word = text.strip().lower()
     for scope in SCOPES:
         if word == scope:

@@ -40,7 +40,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import IO, Any, List, Optional, Set
+from typing import IO, Any, Dict, List, Optional, Set
 
 import realdoc
 
@@ -150,7 +150,7 @@ def make_code_tree(root: str, releases: int) -> Any:
     return tree
 
 
-def _worker_env(tree: Any) -> dict:
+def _worker_env(tree: Any) -> Dict[str, str]:
     realdoc_parent = os.path.dirname(os.path.dirname(os.path.abspath(realdoc.__file__)))
     paths = [realdoc_parent] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
                                 if p]
@@ -173,8 +173,8 @@ class _Slot(threading.Thread):
     """One worker position of a row: start a worker, send it requests, replace it."""
 
     def __init__(self, tree: Any, pin: bool, result: CodeResult, stop: threading.Event,
-                 env: dict, procs: Set[subprocess.Popen], lock: threading.Lock,
-                 name: str) -> None:
+                 env: Dict[str, str], procs: Set["subprocess.Popen[bytes]"],
+                 lock: threading.Lock, name: str) -> None:
         super().__init__(name=name, daemon=True)
         self._tree, self._pin, self._result, self._done = tree, pin, result, stop
         self._env, self._procs, self._lock = env, procs, lock
@@ -226,7 +226,7 @@ class _Slot(threading.Thread):
                 self._procs.discard(proc)
 
 
-def stop_worker(proc: subprocess.Popen) -> None:
+def stop_worker(proc: "subprocess.Popen[bytes]") -> None:
     """End a worker: close its stdin (it exits), else kill it; reap it."""
     try:
         if proc.stdin is not None:
@@ -246,14 +246,16 @@ def run_code_phase(tree: Any, *, duration: float, progress: Any = None) -> List[
     """Run both rows at once for ``duration`` seconds while ``current`` flips.
 
     The time and the flips start once every row's first workers are ready
-    (at most :data:`READY_TIMEOUT` seconds of start-up).  Returns ``[request pin only, with pin_process]``.  Every worker is stopped
-    and reaped before it returns or raises; a failed flip re-raises its error.
+    (at most :data:`READY_TIMEOUT` seconds of start-up).  Returns ``[request
+    pin only, with pin_process]``.  Every worker is stopped and reaped before
+    it returns or raises; a failed flip re-raises its error.  ``progress``, if
+    given, is called as ``progress(results, flips, seconds)`` about every 0.2 s.
     """
     from ..testing.tree import Flipper
 
     results = [CodeResult(name) for name, _ in ROWS]
     stop = threading.Event()
-    procs: Set[subprocess.Popen] = set()
+    procs: Set["subprocess.Popen[bytes]"] = set()
     lock = threading.Lock()
     env = _worker_env(tree)
     slots = [_Slot(tree, pin, result, stop, env, procs, lock,
