@@ -11,8 +11,9 @@ resolution and their healthy refresh apart.  Everything else is here:
   ``min(every, 1)`` seconds, one log line when an episode starts and one when
   it ends, and the stored error (a copy without traceback);
 * :class:`ResolverViews`: the read-only introspection both classes expose
-  (``docroot``, ``every``, ``on_error``, ``mode``, ``start``, ``value``,
-  ``age``, ``expires_in``) and :func:`cache_info_row`.
+  (``docroot``, ``every``, ``on_error``, ``mode``, ``start``, ``scope``,
+  ``effective_scope``, ``value``, ``age``, ``expires_in``) and
+  :func:`cache_info_row`.  The scope rules are :mod:`realdoc._scope`'s.
 
 Nothing here issues a syscall.  A Resolver that these functions receive has the
 attributes :class:`ResolverState` lists (the compiled class declares them
