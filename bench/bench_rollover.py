@@ -10,7 +10,7 @@ One run, paired::
   same client (``wrk`` when on PATH, else Python keep-alive clients: compare the
   two only), in ABBA order; the figure is the median of the per-round ratios.
   ``pinned``: ``pin_process(every=2)`` and ``/page`` behind the middleware
-  (docroot under the pinned release); ``bare``: no pin, ``/bare``,
+  (docroot through ``current``, default auto scope: process scope); ``bare``: no pin, ``/bare``,
   the same file read with no middleware.
 * Flip lag, ``every=2``: one pinned gunicorn sync x2 under load from 4 clients;
   ``flips`` atomic flips; for each, the seconds from the flip to the last
