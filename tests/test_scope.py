@@ -307,3 +307,17 @@ def test_env_scope_reaches_the_middleware(tmp_path: pathlib.Path,
     monkeypatch.setenv("REALDOC_SCOPE", "nope")
     with pytest.raises(ValueError, match="REALDOC_SCOPE"):
         WsgiMiddleware(wsgi_app, current)
+
+
+def test_a_second_init_with_request_scope_is_not_switched_at_pin(impl: Any,
+                                                                 tmp_path: pathlib.Path) -> None:
+    current, r1, r2, _ = make_deploy(tmp_path)
+
+    def child() -> Tuple[str, str]:
+        r = impl.Resolver(current, every=0)  # auto, unpinned: waits for a pin
+        r.__init__(current, every=0, scope="request")
+        realdoc.pin_process(current, rollover=False)
+        flip(current, r2)
+        return r(), r.effective_scope
+
+    assert fork_call(child) == (r2, "request")

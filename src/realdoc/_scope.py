@@ -122,6 +122,8 @@ def settle(r: Any, scope: Scope) -> None:
 def on_pin() -> None:
     """:func:`realdoc.pin_process` has just pinned the process: decide the waiting Resolvers."""
     for r in list(_waiting):
+        if r._scope != "auto":  # initialised again since, with another scope
+            continue
         value = _mapped(r)
         if value is not None:
             _pin_to_release(r, value)
