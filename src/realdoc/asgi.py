@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, MutableMapping, Optional
 
+from . import _inuse
 from ._config import make_resolver, options
 from ._context import DOCROOT
 
@@ -28,6 +29,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _set = DOCROOT.set
 _reset = DOCROOT.reset
+_pin = _inuse.pin
+_release = _inuse.release
 
 
 class RealdocMiddleware:
@@ -44,9 +47,13 @@ class RealdocMiddleware:
     in the serving task for the whole app call and reset after.  ``lifespan``
     and any other scope type are passed through untouched (the same object).
     An OSError from the Resolver propagates before the app is called.
+
+    While the app call runs, the request's release is marked in use, as with
+    :class:`realdoc.wsgi.RealdocMiddleware` (:mod:`realdoc._inuse`); the mark is
+    dropped when the app call returns or raises.
     """
 
-    __slots__ = ("app", "resolver")
+    __slots__ = ("app", "resolver", "_depth", "_configured")
 
     def __init__(
         self,
@@ -62,8 +69,9 @@ class RealdocMiddleware:
             raise TypeError(f"app must be an ASGI callable, not {type(app).__name__}")
         self.app = app
         #: The :class:`realdoc.Resolver` behind this middleware (for introspection).
-        self.resolver: Any = make_resolver(
-            options(docroot, every, use_readlink, on_error, scope=scope))
+        self.resolver: Any = make_resolver(options(docroot, every, use_readlink, on_error, scope=scope))
+        self._configured: str = self.resolver.docroot
+        self._depth = _inuse.layout_depth(self._configured)
 
     def __repr__(self) -> str:
         return f"<realdoc.asgi.RealdocMiddleware {self.resolver!r} app={self.app!r}>"
@@ -73,7 +81,7 @@ class RealdocMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        root = self.resolver()
+        root, mark = _pin(self.resolver, self._depth, self._configured)
         scope = {**scope, "realdoc.docroot": root}
         state = scope.get("state")
         if state is not None:
@@ -83,3 +91,5 @@ class RealdocMiddleware:
             await self.app(scope, receive, send)
         finally:
             _reset(token)
+            if mark is not None:
+                _release(mark)

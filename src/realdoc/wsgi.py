@@ -38,6 +38,7 @@ from contextvars import copy_context as _copy_context
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sized, cast
 
+from . import _inuse
 from ._config import make_resolver, options
 from ._context import DOCROOT
 
@@ -48,6 +49,8 @@ __all__ = ["RealdocMiddleware"]
 
 _set = DOCROOT.set
 _reset = DOCROOT.reset
+_pin = _inuse.pin
+_release = _inuse.release
 
 
 class RealdocMiddleware:
@@ -85,9 +88,20 @@ class RealdocMiddleware:
     by a recorder that calls the server's and remembers its result.  An OSError from the Resolver
     (only with ``on_error="raise"``, or ``"stale"`` before any success)
     propagates to the server before the app is called.
+
+    **In-use mark.**  While a request runs, its release is marked in use
+    (:mod:`realdoc._inuse`): ``realdoc status`` shows this process on it and
+    ``realdoc prune`` keeps it, also while no file of it is open.  The mark is
+    taken after the resolution and dropped when the app returns a list, tuple or
+    the server's file wrapper (a file opened under the pin stays readable even if
+    its release is deleted later), or, for a streaming body, when the server
+    calls its ``close()``, or when the app raises.  A release pruned between the
+    resolution and the mark is resolved again (``Resolver.refresh()``).  No
+    syscall when this process already marks the release; otherwise 4, and 1 when
+    its last request ends.
     """
 
-    __slots__ = ("app", "resolver", "environ_key")
+    __slots__ = ("app", "resolver", "environ_key", "_depth", "_configured")
 
     def __init__(
         self,
@@ -107,14 +121,15 @@ class RealdocMiddleware:
         self.app = app
         self.environ_key = environ_key
         #: The :class:`realdoc.Resolver` behind this middleware (for introspection).
-        self.resolver: Any = make_resolver(
-            options(docroot, every, use_readlink, on_error, scope=scope))
+        self.resolver: Any = make_resolver(options(docroot, every, use_readlink, on_error, scope=scope))
+        self._configured: str = self.resolver.docroot
+        self._depth = _inuse.layout_depth(self._configured)
 
     def __repr__(self) -> str:
         return f"<realdoc.wsgi.RealdocMiddleware {self.resolver!r} app={self.app!r}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        root = self.resolver()
+        root, mark = _pin(self.resolver, self._depth, self._configured)
         environ[self.environ_key] = root
         environ["realdoc.docroot"] = root
         wrapper = environ.get("wsgi.file_wrapper")
@@ -127,10 +142,17 @@ class RealdocMiddleware:
             environ["wsgi.file_wrapper"] = recorder
         token = _set(root)
         try:
-            result = self.app(environ, start_response)
+            try:
+                result = self.app(environ, start_response)
+            except BaseException:
+                if mark is not None:
+                    _release(mark)
+                raise
             cls = type(result)
             if cls is list or cls is tuple:
                 # A materialised body: no app code runs while the server iterates it.
+                if mark is not None:
+                    _release(mark)
                 return result
             if recorder is None:  # a class wrapper (gunicorn, wsgiref): any instance
                 servers_own = wrapper is not None and isinstance(result, wrapper)
@@ -138,12 +160,14 @@ class RealdocMiddleware:
                 servers_own = recorder.returned is not _NOTHING and result is recorder.returned
             if servers_own:
                 # Keep the server's sendfile path; the file was opened under the pin.
+                if mark is not None:
+                    _release(mark)
                 return result
             # A streaming body runs app code during iteration: take the request's
-            # context (the pin included) along with it.
+            # context (the pin included) along with it, and the mark until close().
             if hasattr(cls, "__len__"):
-                return _PinnedSizedIterable(result, _copy_context())
-            return _PinnedIterable(result, _copy_context())
+                return _PinnedSizedIterable(result, _copy_context(), mark)
+            return _PinnedIterable(result, _copy_context(), mark)
         finally:
             _reset(token)
 
@@ -186,11 +210,14 @@ class _PinnedIterable:
     (wsgiref sets Content-Length for a one-chunk body) still see it.
     """
 
-    __slots__ = ("_result", "_run")
+    __slots__ = ("_result", "_run", "_mark")
 
-    def __init__(self, result: Iterable[bytes], ctx: Context) -> None:
+    def __init__(
+        self, result: Iterable[bytes], ctx: Context, mark: Optional[_inuse.Mark] = None
+    ) -> None:
         self._result = result
         self._run = ctx.run
+        self._mark = mark
 
     def __iter__(self) -> Iterator[bytes]:
         run = self._run
@@ -198,10 +225,18 @@ class _PinnedIterable:
         return map(run, repeat(step))
 
     def close(self) -> None:
-        """Call the app iterable's ``close()``, if it has one, in the request's context."""
-        close = getattr(self._result, "close", None)
-        if close is not None:
-            self._run(close)
+        """Call the app iterable's ``close()``, if it has one, in the request's context.
+
+        Then drop the request's in-use mark (once, even if ``close()`` raises).
+        """
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                self._run(close)
+        finally:
+            mark, self._mark = self._mark, None
+            if mark is not None:
+                _release(mark)
 
 
 class _PinnedSizedIterable(_PinnedIterable):
