@@ -4,8 +4,9 @@ Apache mod_realdoc's atomic-deploy trick for Python app servers.  Public names:
 ``realpath``, ``first_link`` (the core), ``Resolver`` and ``resolve`` (the
 per-process cache), ``stats``, ``cache_info``, ``clear``, ``set_maxsize``,
 ``get_maxsize`` (introspection), ``switch`` (the atomic flip, with
-``SwitchConflict``, ``SwitchCheckFailed`` and ``SwitchResult``), ``docroot`` and
-``join`` (the request's pinned
+``SwitchConflict``, ``SwitchCheckFailed`` and ``SwitchResult``), ``status``, ``prune``
+and ``rollback`` (the release lifecycle, with ``Status``, ``PruneResult`` and
+``NoPreviousRelease``), ``docroot`` and ``join`` (the request's pinned
 docroot, set by ``realdoc.wsgi`` / ``realdoc.asgi`` middleware), and
 ``pin_process`` and ``process_release`` (the process pin, with rollover), and
 ``implementation`` (``"cython"`` or ``"python"``).
@@ -14,6 +15,7 @@ docroot, set by ``realdoc.wsgi`` / ``realdoc.asgi`` middleware), and
 from __future__ import annotations
 
 from ._context import docroot, join
+from ._lifecycle import NoPreviousRelease, PruneResult, Status, prune, rollback, status
 from ._switch import SwitchCheckFailed, SwitchConflict, SwitchResult
 from ._switch import switch  # the function; the module stays importable as realdoc.switch
 from ._impl import (
@@ -36,8 +38,11 @@ from ._process import pin_process, process_release
 __version__ = "0.1.0"
 
 __all__ = [
+    "NoPreviousRelease",
+    "PruneResult",
     "Resolver",
     "SwitchCheckFailed",
+    "Status",
     "SwitchConflict",
     "SwitchResult",
     "__version__",
@@ -51,10 +56,13 @@ __all__ = [
     "join",
     "pin_process",
     "process_release",
+    "prune",
     "realpath",
     "resolve",
+    "rollback",
     "set_features",
     "set_maxsize",
     "stats",
+    "status",
     "switch",
 ]
