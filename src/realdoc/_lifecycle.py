@@ -190,8 +190,9 @@ class PruneResult:
 
     ``deleted``: the paths removed (in a dry run: that would be removed), newest
     first, then leftovers of interrupted prunes.  ``kept``: :class:`KeptRelease`
-    rows.  ``errors``: ``{"path", "error", "errno"}`` rows for releases that should
-    have been deleted and were not.  ``not_inspected``: how many processes' ``/proc``
+    rows.  ``errors``: ``{"path", "error", "errno", "filename"}`` rows for releases
+    that should have been deleted and were not (``path`` the release, ``filename``
+    what failed in it).  ``not_inspected``: how many processes' ``/proc``
     entries could not be read.  ``ok`` is True when ``errors`` is empty.
     """
 
@@ -696,7 +697,8 @@ def prune(
                     kept.append(KeptRelease(e.path, e.name, ("in use",), tuple(outcome)))
                 else:
                     errors.append({"path": e.path, "error": outcome.strerror or str(outcome),
-                                   "errno": outcome.errno})
+                                   "errno": outcome.errno,
+                                   "filename": outcome.filename or e.path})
                     kept.append(KeptRelease(e.path, e.name, ("error",)))
             if not dry_run:
                 deleted.extend(_remove_leftovers(rel_fd, layout.releases_dir, errors))
@@ -804,7 +806,8 @@ def _remove_leftovers(rel_fd: int, releases_dir: str, errors: List[Dict[str, Any
         path = os.path.join(releases_dir, name)
         if failures:
             errors.append({"path": path, "error": failures[0].strerror,
-                           "errno": failures[0].errno})
+                           "errno": failures[0].errno,
+                           "filename": os.fsdecode(failures[0].filename or path)})
         else:
             done.append(path)
     return done

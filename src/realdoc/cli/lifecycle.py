@@ -199,7 +199,7 @@ def _run_prune(args: argparse.Namespace) -> int:
         pids = f" (pids {' '.join(map(str, k.pids))})" if k.pids else ""
         lines.append(f"kept: {k.path}: {', '.join(k.reasons)}{pids}")
     for e in res.errors:
-        lines.append(f"not removed: {e['path']}: {e['error']}")
+        lines.append(f"not removed: {e['path']}: {e['filename']}: {e['error']}")
     if res.not_inspected:
         lines.append(f"not inspected: {res.not_inspected} processes (their /proc is not "
                      "readable: releases they use cannot be seen)")
