@@ -418,7 +418,7 @@ def test_prune_permission_error_reported_others_carry_on(root: str) -> None:
             doc = json.loads(out)
         finally:
             os.chmod(locked, 0o755)
-    assert code == 4
+    assert code == 5
     assert names(doc["deleted"]) == ["r1", "r3"]
     assert [(e["path"], e["filename"], e["errno"]) for e in doc["errors"]] == [
         (str(locked.parent), str(locked), 13)], doc
@@ -671,3 +671,65 @@ def test_prune_storm_under_gunicorn(tmp_path: pathlib.Path, pruner: str) -> None
         assert tally["final_releases"] == 2, tally
     else:
         assert tally["failed"] > tally["requests"] // 2, tally
+
+
+PINNED = textwrap.dedent("""
+    import os, sys, time
+    from realdoc import _inuse, realpath
+    app_dir, ready = sys.argv[1], sys.argv[2]
+    assert _inuse.hold_for_life(realpath(app_dir), app_dir) is not None
+    if os.fork() == 0:          # a forked worker keeps its parent's pin
+        open(ready, "w").close()
+        time.sleep(30)
+        os._exit(0)
+    time.sleep(30)
+""")
+
+
+def test_process_pin_mark_held_for_life_and_across_fork(site: pathlib.Path,
+                                                        tmp_path: pathlib.Path) -> None:
+    """What pin_process calls: the release stays in use with no request in flight."""
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen([sys.executable, "-c", PINNED, str(site / "current"), str(ready)],
+                            env=child_env(), cwd="/", start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        os.makedirs(site / "releases" / "r4" / "public")
+        os.makedirs(site / "releases" / "r5" / "public")
+        realdoc.switch(site / "current", site / "releases" / "r4")
+        realdoc.switch(site / "current", site / "releases" / "r5")
+        row = {r.name: r for r in realdoc.status(site / "current").releases}["r3"]
+        assert proc.pid in row.pids and len(row.pids) == 2  # the parent and its fork
+        assert {p.how for p in row.processes} == {("pinned by realdoc",)}
+        assert all(p.stale for p in row.processes)
+        res = realdoc.prune(site / "current", keep=0)
+        assert names(res.deleted) == ["r1", "r2"]
+        assert {k.name: k.reasons for k in res.kept}["r3"] == ("in use",)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 10  # the forked child dies with its group
+    while {r.name: r for r in realdoc.status(site / "current").releases}["r3"].pids:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert names(realdoc.prune(site / "current", keep=0).deleted) == ["r3"]
+
+
+def test_asgi_request_marks_its_release(site: pathlib.Path) -> None:
+    import asyncio
+
+    from realdoc.asgi import RealdocMiddleware
+
+    seen: List[Dict[str, int]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(_inuse.held())
+        res = realdoc.prune(site / "current", keep=0)  # r3 is current; r1 goes
+        assert names(res.deleted) == ["r1"]
+
+    mw = RealdocMiddleware(app, str(site / "current" / "public"), every=0)
+    asyncio.run(mw({"type": "http"}, None, None))  # type: ignore[arg-type]
+    assert seen == [{str(site / "releases" / "r3"): 1}] and _inuse.held() == {}

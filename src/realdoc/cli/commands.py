@@ -2,10 +2,11 @@
 
 Exit codes: 0 success; 1 the operation failed (one line on stderr); 2 usage error
 (bad options or arguments, including a ``resolve --use-readlink`` START that is
-not an absolute component-wise prefix of PATH); 3 a ``switch --expect``
-compare-and-swap was refused; 4 a ``switch --check`` command failed (LINK
-untouched).  Once the operation has happened, a failure to print its result
-never changes the exit code: a broken pipe ends quietly, any other write
+not an absolute component-wise prefix of PATH); 3 a ``switch --expect`` (or
+``rollback``) compare-and-swap was refused; 4 a ``switch --check`` command failed
+(LINK untouched); 5 ``prune`` could not remove some releases
+(:mod:`realdoc.cli.lifecycle`).  Once the operation has happened, a failure to
+print its result never changes the exit code: a broken pipe ends quietly, any other write
 error (``>/dev/full``, stdout closed) is reported in one line on stderr
 (:mod:`realdoc.cli._output`).
 

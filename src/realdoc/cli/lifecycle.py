@@ -9,11 +9,13 @@ Exit codes:
   read are reported, not fatal); 1 LINK or the releases directory is unusable
   (missing, not a symlink, not leading to a directory); 2 usage error.
 * ``prune``: 0 every release that was due was deleted (in a dry run: would be);
-  4 some were not removed (an error, e.g. permission; they are listed in
+  5 some were not removed (an error, e.g. permission; they are listed in
   ``errors``); 1 nothing could be done (a bad LINK or releases directory); 2 usage
   error (``--keep`` missing, negative or not an integer; ``--min-age`` negative
   or not a number).  Releases kept by the rules (current, previous, letters, in
   use, newest, too young, not directories) do not make the exit code non-zero.
+  (5, not 4: each realdoc exit code means one thing, and 4 is ``switch --check``'s
+  refusal.)
 * ``rollback``: 0 switched; 1 no previous release, or another failure; 3 the
   compare-and-swap was refused (LINK changed meanwhile); 2 usage error.
 
@@ -43,7 +45,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_CONFLICT = 3
 #: ``prune``: some releases that were due could not be removed.
-EXIT_SOME_KEPT = 4
+EXIT_SOME_KEPT = 5
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -74,7 +76,7 @@ def add_parser(subparsers: Subparsers) -> None:
             "letter's target, a release in use by a live process, one younger than "
             "--min-age, or anything that is not a real directory. Each is renamed "
             "away before it is removed, under the switch lock. Exit 0 when all due "
-            "releases were deleted, 4 when some could not be, 1 on a bad LINK, "
+            "releases were deleted, 5 when some could not be, 1 on a bad LINK, "
             "2 on usage errors."
         ),
     )
