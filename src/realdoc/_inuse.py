@@ -23,12 +23,22 @@ the process holds **one** descriptor on that release's directory, opened with
   Once a mark is held, no realdoc prune can remove the release.
 
 Cost: the descriptor is refcounted per release directory.  A request on a release
-that already has a mark (other requests in flight, or a process pin) costs a dict
-lookup and an uncontended lock, **no syscall**.  The first request on a release
-costs ``open`` + ``flock`` + ``fstat`` + ``stat`` (4 syscalls), and the end of the
-last one ``close`` (1).  So a worker that serves one request at a time pays those 5
-syscalls per request; a process pinned with :func:`hold_for_life` (what
-``pin_process`` calls) never drops its mark, and its requests pay none.
+that this process already marks costs a dict lookup and an uncontended lock, **no
+syscall**; only a change of release costs syscalls: ``open`` + ``flock`` +
+``fstat`` + ``stat`` (4) for the new mark and ``close`` (1) for the old one.  When
+is a release still marked after its last request ended?
+
+* **Middleware with ``every > 0``** (the default, 2 s): the mark of the release it
+  served last is kept (:class:`Keeper`) until a request runs on another release,
+  so requests answered from the Resolver's cache cost no syscall for their mark.
+  An idle worker therefore keeps its last release marked, and status and prune
+  show it in use, until its next request on another release.
+* **Middleware with ``every=0``**: every request resolves anyway (3 syscalls), and
+  the mark is dropped when the last request on the release ends (``close``), so a
+  worker serving one request at a time pays 5 more syscalls per request, and a
+  release is marked exactly while requests run on it.
+* **A process pin** (:func:`hold_for_life`, what ``pin_process`` calls) never
+  drops its mark, and requests on that release pay none.
 
 Which directory is "the release": the mark is taken on the real docroot with as many
 trailing components removed as the configured docroot has after its innermost
@@ -55,10 +65,11 @@ import fcntl
 import os
 import stat
 import threading
+import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = [
-    "Mark", "held", "hold", "hold_for_life", "layout_depth", "pin", "release", "release_root",
+    "Keeper", "Mark", "held", "hold", "hold_for_life", "layout_depth", "pin", "release", "release_root",
 ]
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
@@ -68,7 +79,7 @@ _PATH_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
 class Mark:
     """One held release directory: its path, descriptor and number of holders."""
 
-    __slots__ = ("root", "fd", "count", "life", "locked", "paths")
+    __slots__ = ("root", "fd", "count", "life", "locked", "paths", "closed")
 
     def __init__(self, root: str, fd: int, locked: bool) -> None:
         self.root = root
@@ -77,12 +88,14 @@ class Mark:
         self.life = 0
         self.locked = locked
         self.paths: List[str] = []
+        self.closed = False
 
     def __repr__(self) -> str:
         return f"<realdoc mark {self.root!r} fd={self.fd} holders={self.count}>"
 
 
 _lock = threading.Lock()
+_orphans: List[Mark] = []  # holds of dead Keepers, dropped by the next hold()/release()
 _by_path: Dict[str, Mark] = {}  # a real docroot -> the mark of its release
 _by_root: Dict[str, Mark] = {}  # a release directory -> its mark
 
@@ -182,6 +195,8 @@ def hold(real: str, depth: int = 0, configured: Optional[str] = None) -> Optiona
         if mark is not None:
             mark.count += 1
             return mark
+        if _orphans:
+            _drop_orphans()
         root = release_root(real, depth, configured)
         mark = _by_root.get(root)
         if mark is None:
@@ -199,10 +214,24 @@ def hold(real: str, depth: int = 0, configured: Optional[str] = None) -> Optiona
 def release(mark: Mark) -> None:
     """Drop one hold of ``mark``; the last one closes its descriptor (1 syscall)."""
     with _lock:
+        if _orphans:
+            _drop_orphans()
+        if mark.closed:
+            return  # dropped in a forked child: its descriptor is not ours to close
         mark.count -= 1
         if mark.count > 0:
             return
         _drop(mark)
+
+
+def _drop_orphans() -> None:
+    """Release the holds of Keepers that were garbage-collected (lock held)."""
+    while _orphans:
+        mark = _orphans.pop()
+        if not mark.closed:
+            mark.count -= 1
+            if mark.count <= 0:
+                _drop(mark)
 
 
 def _drop(mark: Mark) -> None:
@@ -213,6 +242,7 @@ def _drop(mark: Mark) -> None:
         if _by_path.get(path) is mark:
             del _by_path[path]
     mark.paths = []
+    mark.closed = True
     try:
         os.close(mark.fd)
     except OSError:
@@ -238,13 +268,22 @@ def hold_for_life(real: str, configured: Optional[str] = None) -> Optional[Mark]
 def held() -> Dict[str, int]:
     """Return ``{release directory: holders}`` for the marks this process holds now."""
     with _lock:
+        if _orphans:
+            _drop_orphans()
         return {root: mark.count for root, mark in _by_root.items()}
+
+
+_keepers: "weakref.WeakSet[Keeper]" = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
     """Keep only the marks held for life; requests in flight stayed in the parent."""
     global _lock
     _lock = threading.Lock()
+    for keeper in list(_keepers):
+        keeper._lock = threading.Lock()
+        keeper.mark = None  # its extra hold is dropped below with the parent's counts
+    del _orphans[:]
     for mark in list(_by_root.values()):
         mark.count = mark.life
         if mark.count == 0:
@@ -254,13 +293,56 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def pin(resolver: Any, depth: int, configured: Optional[str]) -> Tuple[Any, Optional[Mark]]:
+class Keeper:
+    """One extra hold on the release a middleware served last (with ``every > 0``).
+
+    A middleware whose Resolver caches (``every > 0``) keeps the mark of the
+    release it served last after that release's last request ends, so the next
+    requests, answered from the cache, find it marked and cost no syscall.  The
+    kept mark is dropped at the first request on another release (a change of
+    release).  So an idle worker keeps its last release marked, and status and
+    prune show it in use, until it serves a request on another release.
+    """
+
+    __slots__ = ("mark", "_lock", "__weakref__")
+
+    def __init__(self) -> None:
+        self.mark: Optional[Mark] = None
+        self._lock = threading.Lock()
+        _keepers.add(self)
+
+    def __del__(self) -> None:
+        # The middleware is gone: hand its extra hold to the next hold()/release(),
+        # which drop it outside the garbage collector (list.append needs no lock).
+        mark = self.mark
+        if mark is not None:
+            self.mark = None
+            _orphans.append(mark)
+
+    def keep(self, mark: Mark) -> None:
+        """Keep ``mark`` (held by the caller's request) instead of the one kept so far."""
+        with self._lock:
+            old = self.mark
+            if old is mark:
+                return
+            with _lock:
+                if mark.closed:
+                    return
+                mark.count += 1
+            self.mark = mark
+        if old is not None:
+            release(old)
+
+
+def pin(resolver: Any, depth: int, configured: Optional[str],
+        keeper: Optional[Keeper] = None) -> Tuple[Any, Optional[Mark]]:
     """Resolve a request's docroot with ``resolver`` and mark its release; return both.
 
     What the middlewares call once per request.  If the release was pruned between
     the resolution and the mark (:func:`hold` returns ``None``), the docroot is
     resolved again with ``resolver.refresh()``, up to 3 times; after that the
-    request runs on the last answer without a mark (``None``).
+    request runs on the last answer without a mark (``None``).  With a
+    ``keeper`` (:class:`Keeper`), a mark other than the kept one is kept instead.
     """
     root = resolver()
     mark = hold(root, depth, configured)
@@ -269,4 +351,6 @@ def pin(resolver: Any, depth: int, configured: Optional[str]) -> Tuple[Any, Opti
         tries -= 1
         root = resolver.refresh()
         mark = hold(root, depth, configured)
+    if keeper is not None and mark is not None and mark is not keeper.mark:
+        keeper.keep(mark)
     return root, mark

@@ -53,7 +53,7 @@ class RealdocMiddleware:
     dropped when the app call returns or raises.
     """
 
-    __slots__ = ("app", "resolver", "_depth", "_configured")
+    __slots__ = ("app", "resolver", "_depth", "_configured", "_keeper")
 
     def __init__(
         self,
@@ -72,6 +72,7 @@ class RealdocMiddleware:
         self.resolver: Any = make_resolver(options(docroot, every, use_readlink, on_error, scope=scope))
         self._configured: str = self.resolver.docroot
         self._depth = _inuse.layout_depth(self._configured)
+        self._keeper = _inuse.Keeper() if self.resolver.every > 0 else None
 
     def __repr__(self) -> str:
         return f"<realdoc.asgi.RealdocMiddleware {self.resolver!r} app={self.app!r}>"
@@ -81,7 +82,7 @@ class RealdocMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        root, mark = _pin(self.resolver, self._depth, self._configured)
+        root, mark = _pin(self.resolver, self._depth, self._configured, self._keeper)
         scope = {**scope, "realdoc.docroot": root}
         state = scope.get("state")
         if state is not None:

@@ -97,11 +97,14 @@ class RealdocMiddleware:
     its release is deleted later), or, for a streaming body, when the server
     calls its ``close()``, or when the app raises.  A release pruned between the
     resolution and the mark is resolved again (``Resolver.refresh()``).  No
-    syscall when this process already marks the release; otherwise 4, and 1 when
-    its last request ends.
+    syscall when this process already marks the release; a change of release
+    costs 5.  With ``every > 0`` the mark of the release served last is kept after
+    its last request ends, until a request runs on another release (so cache hits
+    cost no syscall); with ``every=0`` it is dropped when the last request on it
+    ends (see :mod:`realdoc._inuse`).
     """
 
-    __slots__ = ("app", "resolver", "environ_key", "_depth", "_configured")
+    __slots__ = ("app", "resolver", "environ_key", "_depth", "_configured", "_keeper")
 
     def __init__(
         self,
@@ -124,12 +127,13 @@ class RealdocMiddleware:
         self.resolver: Any = make_resolver(options(docroot, every, use_readlink, on_error, scope=scope))
         self._configured: str = self.resolver.docroot
         self._depth = _inuse.layout_depth(self._configured)
+        self._keeper = _inuse.Keeper() if self.resolver.every > 0 else None
 
     def __repr__(self) -> str:
         return f"<realdoc.wsgi.RealdocMiddleware {self.resolver!r} app={self.app!r}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        root, mark = _pin(self.resolver, self._depth, self._configured)
+        root, mark = _pin(self.resolver, self._depth, self._configured, self._keeper)
         environ[self.environ_key] = root
         environ["realdoc.docroot"] = root
         wrapper = environ.get("wsgi.file_wrapper")
