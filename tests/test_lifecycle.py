@@ -685,9 +685,9 @@ def test_prune_storm_under_gunicorn(tmp_path: pathlib.Path, pruner: str) -> None
 
 PINNED = textwrap.dedent("""
     import os, sys, time
-    from realdoc import _inuse, realpath
+    import realdoc
     app_dir, ready = sys.argv[1], sys.argv[2]
-    assert _inuse.hold_for_life(realpath(app_dir), app_dir) is not None
+    realdoc.pin_process(app_dir, rollover=False)
     if os.fork() == 0:          # a forked worker keeps its parent's pin
         open(ready, "w").close()
         time.sleep(30)
@@ -698,7 +698,7 @@ PINNED = textwrap.dedent("""
 
 def test_process_pin_mark_held_for_life_and_across_fork(site: pathlib.Path,
                                                         tmp_path: pathlib.Path) -> None:
-    """What pin_process calls: the release stays in use with no request in flight."""
+    """A process pinned with pin_process: its release stays in use with no request."""
     ready = tmp_path / "ready"
     proc = subprocess.Popen([sys.executable, "-c", PINNED, str(site / "current"), str(ready)],
                             env=child_env(), cwd="/", start_new_session=True)

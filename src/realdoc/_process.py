@@ -58,7 +58,7 @@ import time
 import types
 from typing import Any, Dict, List, NamedTuple, Optional, Set
 
-from . import _rollover, _scope
+from . import _inuse, _rollover, _scope
 from ._policy import check_every
 from ._impl import realpath
 
@@ -175,7 +175,11 @@ def pin_process(app_dir: Any, *, rollover: bool = True, every: float = 2.0) -> s
     directory; other ``OSError`` as :func:`realdoc.realpath` raises them.
     Syscalls: those of one ``realpath`` plus one ``stat``, and, when code was
     already imported through ``app_dir``, one ``lstat`` per component of
-    ``app_dir`` and a read of ``/proc/self/stat``; then none per request (the
+    ``app_dir`` and a read of ``/proc/self/stat``; plus the release's in-use mark,
+    held for the process's life (:func:`realdoc._inuse.hold_for_life`: an ``lstat``
+    per component of ``app_dir`` after its innermost symlink, ``open``, ``flock``,
+    ``fstat``, ``stat``), so ``realdoc status`` shows the process "pinned by
+    realdoc" and ``realdoc prune`` keeps its release; then none per request (the
     rollover checks run in their own thread).
     """
     global _pin
@@ -204,6 +208,7 @@ def pin_process(app_dir: Any, *, rollover: bool = True, every: float = 2.0) -> s
             suspect = _moved_since_start(wanted, _imported_under(wanted))
             _rewrite(wanted, release)
         _pin = Pin(wanted, release)
+        _inuse.hold_for_life(release, wanted)
     _scope.on_pin()  # auto-scope Resolvers made before the pin follow the code from now on
     if rollover:
         _rollover.start(_pin, every, suspect)
