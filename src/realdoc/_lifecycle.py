@@ -425,7 +425,7 @@ class _Scan:
             return self
         for pid in pids:
             self._one(pid)
-        for name, users in self.uses.items():
+        for users in self.uses.values():
             for pid in users:
                 self.cmdlines.setdefault(pid, _cmdline(pid))
         return self
@@ -435,7 +435,7 @@ class _Scan:
         for what, how in (("cwd", HOW_CWD), ("root", HOW_ROOT), ("exe", HOW_EXE)):
             try:
                 self._add(pid, os.readlink(f"{proc}/{what}"), how)
-            except (PermissionError, ) as exc:
+            except PermissionError as exc:
                 self._denied_at(pid, what, exc)
             except OSError:
                 pass  # the process ended, or a kernel thread without exe
@@ -769,10 +769,10 @@ def _cannot_empty(fd: int, path: str) -> Optional[OSError]:
     except OSError as exc:
         return _named(exc, path)
     if problems:
-        exc = problems[0]
-        where = path if exc.filename is None else os.path.normpath(
-            os.path.join(path, os.fsdecode(exc.filename)))
-        return OSError(exc.errno, exc.strerror, where)
+        first = problems[0]
+        where = path if first.filename is None else os.path.normpath(
+            os.path.join(path, os.fsdecode(first.filename)))
+        return OSError(first.errno, first.strerror, where)
     return None
 
 
@@ -802,7 +802,12 @@ def _remove_leftovers(rel_fd: int, releases_dir: str, errors: List[Dict[str, Any
         except OSError:
             continue
         failures: List[OSError] = []
-        shutil.rmtree(name, onerror=lambda f, p, ei: failures.append(ei[1]), dir_fd=rel_fd)
+
+        def onerror(func: Any, path: str, exc_info: Any,
+                    failures: List[OSError] = failures) -> None:
+            failures.append(exc_info[1])
+
+        shutil.rmtree(name, onerror=onerror, dir_fd=rel_fd)
         path = os.path.join(releases_dir, name)
         if failures:
             errors.append({"path": path, "error": failures[0].strerror,
