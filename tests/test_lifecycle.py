@@ -535,6 +535,8 @@ def test_prune_usage_errors(site: pathlib.Path) -> None:
         realdoc.prune(site / "current", keep=1, min_age=float("nan"))
     with pytest.raises(TypeError):
         realdoc.status(b"current")  # type: ignore[arg-type]
+    assert realdoc.prune(site / "current", 0, dry_run=True).deleted == (
+        str(site / "releases" / "r1"),)  # keep may be given by position
     assert sorted(os.listdir(site / "releases")) == ["r1", "r2", "r3"]
 
 

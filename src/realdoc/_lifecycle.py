@@ -171,7 +171,8 @@ class KeptRelease:
     per A/B letter pointing at it), ``"in use"`` (``pids`` names the processes; it
     may be empty when only realdoc's lock showed it), ``"newest"`` (one of the N
     newest), ``"younger than min-age"``, ``"symlink"``, ``"not a directory"`` and
-    ``"error"`` (see ``PruneResult.errors``).
+    ``"error"`` (see ``PruneResult.errors``).  In JSON also as one string,
+    ``reason`` (the reasons joined with ``", "``).
     """
 
     path: str
@@ -181,7 +182,7 @@ class KeptRelease:
 
     def to_json(self) -> Dict[str, Any]:
         return {"path": self.path, "name": self.name, "reasons": list(self.reasons),
-                "pids": list(self.pids)}
+                "reason": ", ".join(self.reasons), "pids": list(self.pids)}
 
 
 @dataclass(frozen=True)
@@ -528,7 +529,7 @@ def _lock_holders(st: os.stat_result) -> List[int]:
 # -- status -----------------------------------------------------------------------
 
 
-def status(link: _StrPath, *, releases: Optional[_StrPath] = None) -> Status:
+def status(link: _StrPath, releases: Optional[_StrPath] = None) -> Status:
     """Describe LINK's releases: which is current and previous, who uses each.
 
     LINK (``str`` or ``os.PathLike[str]``, trailing slashes ignored) must be a
@@ -610,8 +611,8 @@ def _check_min_age(min_age: object) -> float:
 
 def prune(
     link: _StrPath,
-    *,
     keep: int,
+    *,
     min_age: float = 0.0,
     releases: Optional[_StrPath] = None,
     dry_run: bool = False,
