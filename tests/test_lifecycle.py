@@ -626,8 +626,8 @@ def storm(tree: DeployTree, port: int, prune: Callable[[DeployTree], None]) -> D
     """Clients send 200 ms requests while a deploy + prune runs every 100 ms."""
     stop = time.monotonic() + STORM_SECONDS
     lock = threading.Lock()
-    tally = {"requests": 0, "failed": 0, "torn": 0, "deploys": 0, "max_releases": 0,
-             "samples": []}
+    tally: Dict[str, Any] = {"requests": 0, "failed": 0, "torn": 0, "deploys": 0,
+                             "max_releases": 0, "samples": [], "pinned_seen": set()}
 
     def client() -> None:
         while time.monotonic() < stop:
@@ -659,6 +659,11 @@ def storm(tree: DeployTree, port: int, prune: Callable[[DeployTree], None]) -> D
         realdoc.switch(tree.current, os.path.join(tree.root, "releases", f"r{n}"))
         prune(tree)
         tally["deploys"] += 1
+        if tally["deploys"] % 10 == 5:  # a live gunicorn worker, seen on its release
+            for rel in realdoc.status(tree.current).releases:
+                for use in rel.processes:
+                    if "pinned by realdoc" in use.how and "gunicorn" in use.cmdline:
+                        tally["pinned_seen"].add(use.pid)
         count = len(os.listdir(os.path.join(tree.root, "releases")))
         tally["max_releases"] = max(tally["max_releases"], count)
         time.sleep(DEPLOY_INTERVAL)
@@ -683,6 +688,7 @@ def test_prune_storm_under_gunicorn(tmp_path: pathlib.Path, pruner: str) -> None
         # requests ended only current and previous are left
         assert tally["max_releases"] <= 10, tally
         assert tally["final_releases"] == 2, tally
+        assert tally["pinned_seen"], "status never showed a worker on its release"
     else:
         assert tally["failed"] > tally["requests"] // 2, tally
 
