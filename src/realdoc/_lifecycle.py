@@ -761,7 +761,7 @@ def _cannot_empty(fd: int, path: str) -> Optional[OSError]:
     """An error if some directory in the release cannot be listed or emptied by us."""
     problems: List[OSError] = []
     try:
-        for top, dirs, files, dfd in os.fwalk(".", dir_fd=fd, follow_symlinks=False,
+        for top, _dirs, _files, dfd in os.fwalk(".", dir_fd=fd, follow_symlinks=False,
                                               onerror=problems.append):
             if not os.access(".", os.R_OK | os.W_OK | os.X_OK, dir_fd=dfd,
                              effective_ids=True):
