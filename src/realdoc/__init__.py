@@ -8,7 +8,8 @@ per-process cache), ``stats``, ``cache_info``, ``clear``, ``set_maxsize``,
 and ``rollback`` (the release lifecycle, with ``Status``, ``PruneResult`` and
 ``NoPreviousRelease``), ``docroot`` and ``join`` (the request's pinned
 docroot, set by ``realdoc.wsgi`` / ``realdoc.asgi`` middleware), and
-``pin_process`` and ``process_release`` (the process pin, with rollover), and
+``pin_process`` and ``process_release`` (the process pin, with rollover),
+``ReleaseFilter`` (the release on log records), and
 ``implementation`` (``"cython"`` or ``"python"``).
 """
 
@@ -34,12 +35,14 @@ from ._impl import (
 )
 
 from ._process import pin_process, process_release
+from ._release import ReleaseFilter
 
 __version__ = "0.1.0"
 
 __all__ = [
     "NoPreviousRelease",
     "PruneResult",
+    "ReleaseFilter",
     "Resolver",
     "SwitchCheckFailed",
     "Status",

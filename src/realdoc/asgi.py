@@ -13,11 +13,12 @@ provides lifespan state (Starlette: ``request.state.docroot``), and through
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, MutableMapping, Optional
+from typing import Any, Awaitable, Callable, MutableMapping, Optional, Tuple
 
 from . import _inuse
 from ._config import make_resolver, options
 from ._context import DOCROOT
+from ._release import header_option, header_value, release_name, remember
 
 __all__ = ["RealdocMiddleware"]
 
@@ -51,9 +52,14 @@ class RealdocMiddleware:
     While the app call runs, the request's release is marked in use, as with
     :class:`realdoc.wsgi.RealdocMiddleware` (:mod:`realdoc._inuse`); the mark is
     dropped when the app call returns or raises.
+
+    ``header`` (opt-in, as for the WSGI middleware; ``REALDOC_HEADER``) names a
+    response header added, valued with the release name, to the app's
+    ``http.response.start`` (and ``websocket.accept``) messages; the message
+    sent is a copy, the app's own is not changed.
     """
 
-    __slots__ = ("app", "resolver", "_depth", "_configured", "_keeper")
+    __slots__ = ("app", "resolver", "_depth", "_configured", "_keeper", "header", "_last")
 
     def __init__(
         self,
@@ -64,10 +70,16 @@ class RealdocMiddleware:
         use_readlink: Any = None,
         on_error: str = "stale",
         scope: Optional[str] = None,
+        header: Optional[str] = None,
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be an ASGI callable, not {type(app).__name__}")
         self.app = app
+        #: The response header naming the release, or None (see ``header``).
+        self.header: Optional[str] = header_option(header)
+        # (resolved docroot, its release name), one attribute so tasks never
+        # see a name with another root
+        self._last: Tuple[Optional[str], str] = (None, "")
         #: The :class:`realdoc.Resolver` behind this middleware (for introspection).
         self.resolver: Any = make_resolver(options(docroot, every, use_readlink, on_error, scope=scope))
         self._configured: str = self.resolver.docroot
@@ -83,6 +95,13 @@ class RealdocMiddleware:
             await self.app(scope, receive, send)
             return
         root, mark = _pin(self.resolver, self._depth, self._configured, self._keeper)
+        last = self._last
+        if last[0] is not root:  # a new resolution: name its release once
+            last = self._last = (root, release_name(self._configured, root))
+            remember(root, last[1])
+        if self.header is not None:
+            send = _with_header(send, self.header.lower().encode("ascii"),
+                                header_value(last[1]).encode("ascii"))
         scope = {**scope, "realdoc.docroot": root}
         state = scope.get("state")
         if state is not None:
@@ -94,3 +113,13 @@ class RealdocMiddleware:
             _reset(token)
             if mark is not None:
                 _release(mark)
+
+
+def _with_header(send: Send, name: bytes, value: bytes) -> Send:
+    """``send`` that adds ``(name, value)`` to response-start and websocket-accept messages."""
+    async def send_with_header(message: Message) -> None:
+        kind = message.get("type")
+        if kind == "http.response.start" or kind == "websocket.accept":
+            message = {**message, "headers": [*message.get("headers", ()), (name, value)]}
+        await send(message)
+    return send_with_header

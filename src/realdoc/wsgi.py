@@ -36,11 +36,12 @@ from __future__ import annotations
 from contextvars import Context
 from contextvars import copy_context as _copy_context
 from itertools import repeat
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sized, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sized, Tuple, cast
 
 from . import _inuse
 from ._config import make_resolver, options
 from ._context import DOCROOT
+from ._release import header_option, header_value, release_name, remember
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -102,9 +103,16 @@ class RealdocMiddleware:
     its last request ends, until a request runs on another release (so cache hits
     cost no syscall); with ``every=0`` it is dropped when the last request on it
     ends (see :mod:`realdoc._inuse`).
+
+    ``header`` (opt-in) names a response header, e.g. ``"X-Release"``, added to
+    every response with the name of the release that served the request (see
+    :mod:`realdoc._release` for the name and the ``REALDOC_HEADER`` fall-back;
+    ``""`` turns it off).  It is appended to the headers the app passes to
+    ``start_response`` (each call, so an error response has it too).
     """
 
-    __slots__ = ("app", "resolver", "environ_key", "_depth", "_configured", "_keeper")
+    __slots__ = ("app", "resolver", "environ_key", "_depth", "_configured", "_keeper",
+                 "header", "_last")
 
     def __init__(
         self,
@@ -116,6 +124,7 @@ class RealdocMiddleware:
         on_error: str = "stale",
         scope: Optional[str] = None,
         environ_key: str = "DOCUMENT_ROOT",
+        header: Optional[str] = None,
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be a WSGI callable, not {type(app).__name__}")
@@ -123,6 +132,11 @@ class RealdocMiddleware:
             raise TypeError("environ_key must be a non-empty str")
         self.app = app
         self.environ_key = environ_key
+        #: The response header naming the release, or None (see ``header``).
+        self.header: Optional[str] = header_option(header)
+        # (resolved docroot, its release name), one attribute so threads never
+        # see a name with another root
+        self._last: Tuple[Optional[str], str] = (None, "")
         #: The :class:`realdoc.Resolver` behind this middleware (for introspection).
         self.resolver: Any = make_resolver(options(docroot, every, use_readlink, on_error, scope=scope))
         self._configured: str = self.resolver.docroot
@@ -136,6 +150,12 @@ class RealdocMiddleware:
         root, mark = _pin(self.resolver, self._depth, self._configured, self._keeper)
         environ[self.environ_key] = root
         environ["realdoc.docroot"] = root
+        last = self._last
+        if last[0] is not root:  # a new resolution: name its release once
+            last = self._last = (root, release_name(self._configured, root))
+            remember(root, last[1])
+        if self.header is not None:
+            start_response = _with_header(start_response, self.header, header_value(last[1]))
         wrapper = environ.get("wsgi.file_wrapper")
         recorder: Optional[_FileWrapperRecorder] = None
         if wrapper is not None and not isinstance(wrapper, type):
@@ -177,6 +197,13 @@ class RealdocMiddleware:
 
 
 _NOTHING: Any = object()
+
+
+def _with_header(start_response: StartResponse, name: str, value: str) -> StartResponse:
+    """``start_response`` that appends ``(name, value)`` to the headers it is given."""
+    def start(status: str, headers: Any, exc_info: Any = None) -> Any:
+        return start_response(status, [*headers, (name, value)], exc_info)
+    return cast("StartResponse", start)
 
 
 class _FileWrapperRecorder:
