@@ -25,7 +25,7 @@ import pathlib
 import sys
 import threading
 import time
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import pytest
 
@@ -115,10 +115,11 @@ class RolloverTally(Tally):
 
 
 def start_server(kind: str, argv: List[str], app: str, log: pathlib.Path, pin: bool,
-                 workers: int) -> Server:
+                 workers: int, extra_env: Optional[Dict[str, str]] = None) -> Server:
     if argv[0] == UWSGI and not os.access(UWSGI, os.X_OK):
         pytest.fail(f"{UWSGI} is missing: install the test extras (pyuwsgi)")
-    env = {"ROLLAPP_PIN": "1" if pin else "0", "ROLLAPP_EVERY": str(EVERY)}
+    env = {"ROLLAPP_PIN": "1" if pin else "0", "ROLLAPP_EVERY": str(EVERY),
+           **(extra_env or {})}
     template = [a.replace("{app}", app).replace("{run}", str(log.parent)) for a in argv]
     for _ in range(3):  # the free port may be taken between probe and bind
         srv = Server(kind, app, log, argv=template, env=env, paths=[])
@@ -133,11 +134,14 @@ def start_server(kind: str, argv: List[str], app: str, log: pathlib.Path, pin: b
 
 
 def storm(srv: Server, tree: DeployTree, flips: int,
-          stop_when_mixed: bool = False) -> Tuple[RolloverTally, List[float]]:
-    """Hammer /page while flipping r1 -> r2 -> ... ``flips`` times; return the tally
+          stop_when_mixed: bool = False, *, path: str = "/page",
+          tally: Optional[RolloverTally] = None) -> Tuple[RolloverTally, List[float]]:
+    """Hammer ``path`` while flipping r1 -> r2 -> ... ``flips`` times; return the tally
+    (``tally``, whose ``final`` must be the last target, or a fresh RolloverTally)
     and the monotonic times of the flips."""
     targets = tree.releases[1:flips + 1]
-    tally = RolloverTally(final=targets[-1])
+    tally = RolloverTally(final=targets[-1]) if tally is None else tally
+    assert tally.final == targets[-1]
     flip_times: List[float] = []
     done = threading.Event()
     t0 = time.monotonic()
@@ -162,7 +166,7 @@ def storm(srv: Server, tree: DeployTree, flips: int,
     thread = threading.Thread(target=flipper, daemon=True)
     thread.start()
     try:
-        hammer(srv.port, "/page", 10**7, enough, tally=tally, clients=CLIENTS,
+        hammer(srv.port, path, 10**7, enough, tally=tally, clients=CLIENTS,
                seconds=FIRST_FLIP + FLIP_GAP * (flips - 1) + SETTLE + 2)
     finally:
         done.set()

@@ -1,0 +1,3 @@
+"""Imported lazily by app.py on the first request."""
+
+RELEASE = "@release@"
