@@ -68,7 +68,7 @@ def serve(project: pathlib.Path, build: Callable[[pathlib.Path], None],
     current = root / "current"
     print(f"site: {root}  (current -> releases/r1)\n"
           f"open:  http://127.0.0.1:8000/\n"
-          f"check: curl -sI http://127.0.0.1:8000/ | grep -i x-release\n"
+          f"check: curl -s -o /dev/null -D - http://127.0.0.1:8000/ | grep -i x-release\n"
           f"flip:  realdoc switch {current} {root / 'releases' / 'r2'}\n", flush=True)
     command = [a.replace("{app}", str(current)) for a in argv]
     os.chdir(current)
