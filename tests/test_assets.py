@@ -58,7 +58,7 @@ def test_hash_assets_and_manifest(tmp_path: pathlib.Path) -> None:
 
 
 def test_find_asset_own_directory_and_bad_names(tmp_path: pathlib.Path) -> None:
-    tree, static = _tree(tmp_path)
+    _, static = _tree(tmp_path)
     assert find_asset(static, "css/app.css") == os.path.join(static, "css/app.css")
     for bad in ("../static/css/app.css", "css/../css/app.css", "/etc/passwd", "css//app.css",
                 "./css/app.css", "", "css/app.css\0", "css"):

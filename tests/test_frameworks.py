@@ -38,7 +38,7 @@ import pytest
 from realdoc.testing.strace import in_ci
 from realdoc.testing.tree import DeployTree
 from test_rollover import LAG_SLACK, RolloverTally, start_server, storm
-from test_servers import Server, get, hammer
+from test_servers import Server, hammer
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))
