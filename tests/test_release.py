@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import importlib.util
 import logging
 import os
 import socket
@@ -21,6 +22,7 @@ import pytest
 import realdoc
 from realdoc import asgi, wsgi
 from realdoc._release import header_option, header_value, release_name
+from realdoc.testing.strace import in_ci
 from realdoc.testing.tree import DeployTree
 
 from helpers import fork_call
@@ -203,7 +205,12 @@ async def _asgi_app(scope: Any, receive: Any, send: Any) -> None:
 
 
 def test_asgi_header_on_real_uvicorn(tmp_path: Any, records: _Records) -> None:
-    uvicorn = pytest.importorskip("uvicorn")
+    if importlib.util.find_spec("uvicorn") is None:
+        if in_ci():
+            pytest.fail("uvicorn is not installed; CI must install the test extras",
+                        pytrace=False)
+        pytest.skip("uvicorn is not installed (pip install '.[test]')")
+    import uvicorn
     tree = DeployTree.create(tmp_path / "site", releases=2)
     app = asgi.RealdocMiddleware(_asgi_app, tree.docroot, every=0, header="X-Release")
     port = _free_port()
