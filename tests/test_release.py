@@ -162,9 +162,13 @@ def test_pinned_process_names_its_release(tmp_path: Any) -> None:
 
         app = wsgi.RealdocMiddleware(_wsgi_app, os.path.join(release, "public"),
                                      header="X-Release")
+        # through current, in the default auto scope: the process's release too
+        through = wsgi.RealdocMiddleware(_wsgi_app, tree.docroot, header="X-Release")
         tree.flip("r2")  # the process stays on r1
         environ = {"PATH_INFO": "/", "REQUEST_METHOD": "GET"}
         b"".join(app(environ, start_response))
+        b"".join(through(dict(environ), start_response))
+        assert got[1] == got[0], got
         record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
         realdoc.ReleaseFilter().filter(record)
         return outside_before, got[0], record.release, os.path.basename(release)
