@@ -78,8 +78,13 @@ def test_pinned_hashed_names_found_in_other_releases(tmp_path: pathlib.Path) -> 
     tree, _ = _tree(tmp_path)
     names = {n: Manifest(os.path.join(tree.release_path(n), "static"))("css/app.css")
              for n in tree.releases}
-    # a symlink in releases/ is never followed, even if it holds the name
+    # a symlink in releases/ is never followed, even if it holds the name; nor
+    # is a hidden directory (a release prune is removing)
     os.symlink(tree.release_path("r1"), os.path.join(tree.root, "releases", "zz-link"))
+    hidden = os.path.join(tree.root, "releases", ".r0.realdoc-prune-1", "static", "css")
+    os.makedirs(hidden)
+    with open(os.path.join(hidden, "app.0123456789ab.css"), "w") as f:
+        f.write("hidden")
 
     def child() -> Any:
         tree.flip("r3")
@@ -88,7 +93,7 @@ def test_pinned_hashed_names_found_in_other_releases(tmp_path: pathlib.Path) -> 
         found = {n: find_asset(static, h) for n, h in names.items()}
         with open(found["r1"], encoding="utf-8") as f:
             r1_bytes = f.read()
-        return (found, r1_bytes, find_asset(static, "css/nope.3f2a1b4c5d6e.css"),
+        return (found, r1_bytes, find_asset(static, "css/app.0123456789ab.css"),
                 find_in_other_releases("/elsewhere/static", names["r1"]),
                 find_asset(os.path.join(release, "static"), "css/app.css"))
 

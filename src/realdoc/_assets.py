@@ -15,12 +15,13 @@ digits before its extension (or at its end): Django's
 :func:`hash_assets` writes.
 
 The other releases are the entries of the directory holding the process's
-release (``/srv/app/releases``), directories only (symlinks in it are skipped),
-in descending name order; the first that has the file wins.  So
-``realdoc prune --keep N`` decides how far back pages keep their assets: a
-page rendered by a pruned release can no longer get its hashed assets (404).
-Keep at least the release before ``current`` (``--keep 2``) so pages still
-open in browsers during a deploy load.
+release (``/srv/app/releases``), directories only (symlinks and names starting
+with ``.``, such as ``realdoc prune``'s ``.NAME.realdoc-prune-PID`` being
+removed, are skipped), in descending name order; the first that has the file
+wins.  So ``realdoc prune`` decides how far back pages keep their assets: it
+never removes the current or previous release or one a live worker is pinned
+to, and ``--keep N`` keeps the N newest; a page rendered by a pruned release
+can no longer get its hashed assets (404).
 
 The framework adapters (:mod:`realdoc.contrib.flask`,
 :mod:`realdoc.contrib.starlette`, :mod:`realdoc.contrib.django`) call these.
@@ -69,7 +70,8 @@ def _other_releases(release: str) -> Iterator[str]:
     parent, own = os.path.split(release)
     try:
         entries = [e for e in os.scandir(parent)
-                   if e.name != own and e.is_dir(follow_symlinks=False)]
+                   if e.name != own and not e.name.startswith(".")
+                   and e.is_dir(follow_symlinks=False)]
     except OSError:
         return
     for entry in sorted(entries, key=lambda e: e.name, reverse=True):
