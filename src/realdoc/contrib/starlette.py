@@ -66,7 +66,7 @@ class DocrootStaticFiles(staticfiles.StaticFiles):
         super().__init__(directory=None, html=html, check_dir=False,
                          follow_symlink=follow_symlink)
 
-    @property  # type: ignore[override]
+    @property
     def all_directories(self) -> List[Any]:
         root = docroot()
         return [join(root, self.subdir) if self.subdir else root]
