@@ -842,11 +842,13 @@ def test_good_clock_readings(impl, site, reading):
 
 
 def test_stats_keys(impl):
-    """Each syscall count is reported once, under ``syscalls`` (0.1.0 also had it at the top)."""
+    """Each syscall count is reported once, under ``syscalls`` (0.1.0 also had it at the top);
+    #11 added watch mode's ``watching`` (bool), ``events`` and ``watches``."""
     s = impl.stats()
     assert set(s) == {"hits", "misses", "errors", "stale_served", "entries", "maxsize",
-                      "syscalls"}
-    assert all(type(v) is int for k, v in s.items() if k != "syscalls")
+                      "syscalls", "watching", "events", "watches"}
+    assert type(s["watching"]) is bool
+    assert all(type(v) is int for k, v in s.items() if k not in ("syscalls", "watching"))
     assert all(type(v) is int for v in s["syscalls"].values())
 
 
@@ -864,3 +866,88 @@ def test_second_init_starts_afresh(impl, site, tmp_path):
     r.__init__(str(other), every=3600)
     assert r.value is None and r.age is None
     assert r() == str(other) and r.docroot == str(other)
+
+
+# ------------------------------------------- 0.2: a relative docroot (#11), both twins
+
+@pytest.fixture
+def two_trees(tmp_path):
+    """``a/current -> releases/r1`` and ``b/current -> releases/r2``: same text, two answers."""
+    for name, rel in (("a", "r1"), ("b", "r2")):
+        (tmp_path / name / "releases" / rel).mkdir(parents=True)
+        os.symlink(f"releases/{rel}", tmp_path / name / "current")
+    return str(tmp_path / "a"), str(tmp_path / "b")
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"every": 3600}, {"every": 3600, "watch": True},
+                                    {"on_error": "raise"}], ids=["plain", "every", "watch",
+                                                                 "on_error"])
+@pytest.mark.parametrize("kind", [str, os.fsencode, pathlib.Path], ids=["str", "bytes", "Path"])
+def test_resolve_relative_docroot_follows_the_working_directory(impl, two_trees, monkeypatch,
+                                                                kwargs, kind):
+    """#11: resolve("current") in a, then in b, answers b's release (0.1.0: a's)."""
+    a, b = two_trees
+    want = {a: f"{a}/releases/r1", b: f"{b}/releases/r2"}
+    for d in (a, b, a, b):
+        monkeypatch.chdir(d)
+        got = impl.resolve(kind("current"), **kwargs)
+        assert os.fsdecode(got) == want[d], d
+    assert impl.stats()["entries"] == 2
+    assert {os.fsdecode(e["docroot"]) for e in impl.cache_info()} == {"current"}
+
+
+def test_resolve_relative_docroot_costs_one_getcwd_per_call(impl, two_trees, monkeypatch):
+    a, _ = two_trees
+    monkeypatch.chdir(a)
+    impl.resolve("current")
+    before = impl.stats()["syscalls"]
+    for _ in range(10):
+        impl.resolve("current")
+    after = impl.stats()["syscalls"]
+    assert {k: after[k] - before[k] for k in after} == {
+        "readlink": 0, "openat2": 0, "close": 0, "getcwd": 10}
+
+
+@pytest.mark.parametrize("docroot", ["current", "./current", "../a/current", "x/../current"])
+def test_resolver_relative_docroot_is_taken_at_construction(impl, two_trees, monkeypatch,
+                                                            docroot):
+    """A Resolver built in a and called in b resolves against a, at every refresh."""
+    a, b = two_trees
+    monkeypatch.chdir(a)
+    if docroot.startswith("x/"):
+        os.mkdir(f"{a}/x")
+    r = impl.Resolver(docroot, every=0)
+    monkeypatch.chdir(b)
+    assert r() == f"{a}/releases/r1"
+    assert r() == f"{a}/releases/r1"  # the refresh too
+    assert r.docroot == docroot
+    monkeypatch.chdir("/")
+    before = impl.stats()["syscalls"]["getcwd"]
+    assert r.refresh() == f"{a}/releases/r1"
+    assert impl.stats()["syscalls"]["getcwd"] == before  # no getcwd after construction
+
+
+def test_resolver_relative_docroot_agrees_with_realpath(impl, two_trees, monkeypatch):
+    a, _ = two_trees
+    monkeypatch.chdir(a)
+    for text in ("current", "current/", "current/.", ".", "releases/../current", "missing",
+                 b"current"):
+        want = outcome(impl.realpath, text)
+        r = impl.Resolver(text, every=0, on_error="raise")
+        assert outcome(r) == want, text
+
+
+def test_resolver_in_a_deleted_working_directory(impl, tmp_path, monkeypatch, two_trees):
+    """No working directory to take: every resolution fails with FileNotFoundError (as
+    realpath does there), also after a chdir to a live directory."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    r = impl.Resolver("current", every=0, on_error="raise")
+    monkeypatch.chdir(two_trees[0])
+    with pytest.raises(FileNotFoundError) as info:
+        r()
+    assert info.value.filename == "current"
+    assert impl.Resolver("current", every=0, on_error="passthrough")() == \
+        f"{two_trees[0]}/releases/r1"

@@ -244,3 +244,37 @@ def test_no_rollover_where_the_server_cannot_reload(kind: str, base: pathlib.Pat
     assert tally.answers > 0 and tally.releases == {"r1"}, tally.summary()
     assert tally.torn == 0 and tally.failures == 0, tally.summary()
     assert "rollover: release" not in log and "Hang up" not in log, log
+
+
+# ------------------------------------------------ 0.2: watch mode's wake-up (#11)
+
+def test_rollover_check_with_watch_wakes_on_the_flip(tmp_path: pathlib.Path) -> None:
+    """pin_process(watch=True): the rollover thread's pause ends as soon as inotify
+    reports the flip (every=3600 would otherwise keep it asleep for an hour); without
+    watch the same pause runs its full length."""
+    from realdoc import _rollover
+    from realdoc._process import Pin
+
+    tree = DeployTree.create(str(tmp_path / "site"), releases=2)
+    app_dir = tree.current
+    pin = Pin(app_dir, os.path.realpath(app_dir))
+    wait, check = _rollover._checker(pin, 3600.0, True)
+    assert check() == pin.release
+    woke: List[float] = []
+    waiter = threading.Thread(target=lambda: (wait(), woke.append(time.monotonic())))
+    waiter.start()
+    time.sleep(0.05)
+    flipped = time.monotonic()
+    tree.flip("r2")
+    waiter.join(5)
+    assert woke and woke[0] - flipped < 5
+    assert check() == os.path.realpath(app_dir) != pin.release
+    plain_wait, _ = _rollover._checker(pin, 0.3, False)
+    t0 = time.monotonic()
+    assert plain_wait() is False and time.monotonic() - t0 >= 0.29
+
+
+def test_pin_process_watch_must_be_a_bool(tmp_path: pathlib.Path) -> None:
+    import realdoc._process as P
+    with pytest.raises(TypeError, match="watch must be True or False"):
+        P.pin_process(str(tmp_path), watch=1)  # type: ignore[arg-type]

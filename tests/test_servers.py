@@ -325,3 +325,38 @@ def test_without_realdoc_non_atomic_flips_give_5xx(server: Tuple[Server, DeployT
     tally = _run(server, "/without", total=3000, atomic=False,
                  enough=lambda t: t.server_errors >= 5)
     assert tally.server_errors > 0, "the non-atomic window did not show: " + tally.summary()
+
+
+# ---------------------------------------------- 0.2: watch mode in a gunicorn worker (#11)
+
+@pytest.mark.parametrize("watch", ["1", "0"], ids=["watch", "no-watch"])
+def test_gunicorn_first_request_after_a_flip(tmp_path: pathlib.Path, watch: str) -> None:
+    """REALDOC_WATCH=1, REALDOC_EVERY=3600, one sync worker: requests before the flip
+    issue no syscall (the worker's realdoc.stats()), and the first request after the
+    flip (50 ms later: the event takes about a millisecond) is served from the new
+    release.  REALDOC_WATCH=0, the control: the old release for the next hour."""
+    import json
+
+    tree = DeployTree.create(str(tmp_path / "site"), releases=2)  # a.txt, b.txt: "r1", "r2"
+    argv = [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "sync",
+            "--graceful-timeout", "2", "--bind", "127.0.0.1:{port}", "realdoc_testapp:wsgi_app"]
+    srv = Server("gunicorn-sync", tree.docroot, tmp_path / "log", argv=argv,
+                 env={"REALDOC_EVERY": "3600", "REALDOC_WATCH": watch})
+    try:
+        srv.wait_ready(1)
+        first = tree.current_release()
+        assert get(srv.port, "/with")[1] == f"{first} {first}"
+        before = json.loads(get(srv.port, "/stats")[1])
+        for _ in range(20):
+            assert get(srv.port, "/with")[1] == f"{first} {first}"
+        after = json.loads(get(srv.port, "/stats")[1])
+        assert after["syscalls"] == before["syscalls"], (before, after)
+        assert after["hits"] - before["hits"] == 20
+        assert after["watching"] is (watch == "1")
+        new = next(r for r in tree.releases if r != first)
+        tree.flip(new)
+        time.sleep(0.05)
+        want = new if watch == "1" else first
+        assert get(srv.port, "/with")[1] == f"{want} {want}", srv.output()
+    finally:
+        srv.stop()

@@ -5,6 +5,7 @@ Also holds the environment-configuration tests, run against both middlewares.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import pathlib
@@ -24,7 +25,7 @@ MIDDLEWARES = [
     pytest.param(wsgi.RealdocMiddleware, id="wsgi"),
     pytest.param(asgi.RealdocMiddleware, id="asgi"),
 ]
-ENV_VARS = ("REALDOC_DOCROOT", "REALDOC_EVERY", "REALDOC_USE_READLINK")
+ENV_VARS = ("REALDOC_DOCROOT", "REALDOC_EVERY", "REALDOC_USE_READLINK", "REALDOC_WATCH")
 
 
 @pytest.fixture(autouse=True)
@@ -736,3 +737,86 @@ def test_uwsgi_fork_hooks_run_only_with_py_call_osafterfork(
     else:
         assert report["pid"] != report["loaded_in"]  # loaded in the master, then forked
         assert (report["syscalls"] > 0) is inherited
+
+
+# ------------------------------------------------------- 0.2: watch mode (#11), both
+
+def _one_request(mw: Any) -> str:
+    """One request through either middleware; the docroot the app saw."""
+    seen: List[str] = []
+    if isinstance(mw, wsgi.RealdocMiddleware):
+        environ: Dict[str, Any] = {}
+        wsgiref.util.setup_testing_defaults(environ)
+        list(mw(environ, Recorder()))
+        return str(environ["realdoc.docroot"])
+
+    async def nothing() -> Dict[str, Any]:
+        return {"type": "http.request"}
+
+    async def ignore(message: Any) -> None:
+        pass
+
+    mw.app = lambda scope, receive, send: _record(seen, scope)
+    asyncio.run(mw({"type": "http"}, nothing, ignore))
+    return seen[0]
+
+
+async def _record(seen: List[str], scope: Any) -> None:
+    seen.append(scope["realdoc.docroot"])
+
+
+def _wrap(middleware: Any, **kwargs: Any) -> Any:
+    if middleware is wsgi.RealdocMiddleware:
+        def app(environ: Any, start_response: Any) -> List[bytes]:
+            start_response("200 OK", [])
+            return [b""]
+        return middleware(app, **kwargs)
+
+    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+    return middleware(asgi_app, **kwargs)
+
+
+@pytest.mark.parametrize("middleware", MIDDLEWARES)
+@pytest.mark.parametrize("how", ["code", "env"])
+def test_watch_first_request_after_a_flip(middleware: Any, tree: DeployTree,
+                                          monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """watch=True (or REALDOC_WATCH=1) with every=3600: the first request after a flip
+    (once the event is in) is served from the new release; without watch it is not."""
+    import time
+    if how == "env":
+        monkeypatch.setenv("REALDOC_WATCH", " Yes ")
+        watched = _wrap(middleware, docroot=tree.docroot, every=3600)
+    else:
+        watched = _wrap(middleware, docroot=tree.docroot, every=3600, watch=True)
+    plain = _wrap(middleware, docroot=tree.docroot, every=3600, watch=False)
+    assert watched.resolver.watch and not plain.resolver.watch
+    old = real(tree)
+    assert _one_request(watched) == _one_request(plain) == old
+    tree.flip("r2")
+    end = time.monotonic() + 5
+    while watched.resolver.events == 0 and time.monotonic() < end:
+        time.sleep(0.0001)
+    assert _one_request(watched) == real(tree, "r2")
+    assert _one_request(plain) == old
+
+
+@pytest.mark.parametrize("middleware", MIDDLEWARES)
+@pytest.mark.parametrize("text,want", [("1", True), ("off", False), ("", False)])
+def test_realdoc_watch_words(middleware: Any, tree: DeployTree, monkeypatch: pytest.MonkeyPatch,
+                             text: str, want: bool) -> None:
+    monkeypatch.setenv("REALDOC_WATCH", text)
+    assert _wrap(middleware, docroot=tree.docroot).resolver.watch is want
+    # code wins over the environment
+    assert _wrap(middleware, docroot=tree.docroot, watch=not want).resolver.watch is (not want)
+
+
+@pytest.mark.parametrize("middleware", MIDDLEWARES)
+def test_realdoc_watch_bad_value(middleware: Any, tree: DeployTree,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REALDOC_WATCH", "sometimes")
+    with pytest.raises(ValueError, match="REALDOC_WATCH='sometimes' is not a boolean"):
+        _wrap(middleware, docroot=tree.docroot)
+    monkeypatch.delenv("REALDOC_WATCH")
+    with pytest.raises(TypeError, match="watch must be True or False"):
+        _wrap(middleware, docroot=tree.docroot, watch=1)

@@ -22,6 +22,10 @@ unset (``None``) from these variables:
     ``auto`` (the default), ``request`` or ``process``: whose release the
     docroot follows (see :mod:`realdoc._scope`).  Case and surrounding blanks
     are ignored; another word raises ``ValueError``.
+``REALDOC_WATCH``
+    ``1``/``true``/``yes``/``on``: watch the docroot's links with inotify
+    (``watch=True``, see :class:`realdoc.Resolver`); ``0``/``false``/``no``/
+    ``off``: don't (the default).  Any other word is an error.
 
 An empty or unset variable counts as not given.  A value given in code always
 wins over the environment.  A bad value raises ``ValueError`` naming the
@@ -34,18 +38,19 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from typing import Any, Mapping, NamedTuple, Optional, Union, cast
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Union, cast
 
 from ._policy import DEFAULT_EVERY, OnError
 from ._scope import DEFAULT_SCOPE, SCOPES, Scope
 
 __all__ = ["Options", "env_flag", "make_resolver", "options", "parse_every",
-           "parse_scope", "parse_use_readlink"]
+           "parse_scope", "parse_use_readlink", "parse_watch"]
 
 ENV_DOCROOT = "REALDOC_DOCROOT"
 ENV_EVERY = "REALDOC_EVERY"
 ENV_USE_READLINK = "REALDOC_USE_READLINK"
 ENV_SCOPE = "REALDOC_SCOPE"
+ENV_WATCH = "REALDOC_WATCH"
 
 #: The words that mean on and off, in any case, surrounding blanks ignored.
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -81,6 +86,7 @@ class Options(NamedTuple):
     on_error: str
     sources: Mapping[str, str]
     scope: Any = DEFAULT_SCOPE
+    watch: Any = False
 
 
 def _env(environ: Mapping[str, str], name: str) -> Optional[str]:
@@ -134,6 +140,25 @@ def parse_scope(text: str, name: str = ENV_SCOPE) -> Scope:
         if word == scope:
             return scope
     raise ValueError(f"{name}={text!r} is not a scope (use auto, request or process)")
+def _setting(env: Mapping[str, str], name: str, parse: Callable[[str], Any], default: Any,
+             sources: Dict[str, str], option: str) -> Any:
+    """``option`` from variable ``name`` (parsed), else ``default``; notes the source."""
+    text = _env(env, name)
+    if text is None:
+        sources[option] = "default"
+        return default
+    sources[option] = name
+    return parse(text)
+
+
+def parse_watch(text: str, name: str = ENV_WATCH) -> bool:
+    """Parse a watch setting: a boolean word; raise ValueError naming ``name`` otherwise."""
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(f"{name}={text!r} is not a boolean (1/0, true/false, yes/no, on/off)")
 
 
 def options(
@@ -143,12 +168,14 @@ def options(
     on_error: Any,
     environ: Optional[Mapping[str, str]] = None,
     scope: Any = None,
+    *,
+    watch: Any = None,
 ) -> Options:
     """Merge code options with ``environ`` (default ``os.environ``).
 
     ``None`` means "not given in code": the environment variable is used, then
     the built-in default (``every=2.0``, ``use_readlink=False``,
-    ``scope="auto"``).  A docroot is
+    ``scope="auto"``, ``watch=False``).  A docroot is
     required from one or the other.  The middleware must be given a str (or
     ``os.PathLike[str]``) docroot: WSGI environ and ASGI scope values are str.
 
@@ -157,7 +184,8 @@ def options(
     :class:`realdoc.Resolver`.
     """
     env = os.environ if environ is None else environ
-    sources = {"docroot": "code", "every": "code", "use_readlink": "code", "scope": "code"}
+    sources = {"docroot": "code", "every": "code", "use_readlink": "code", "scope": "code",
+               "watch": "code"}
     if docroot is None:
         text = _env(env, ENV_DOCROOT)
         if text is None:
@@ -173,25 +201,15 @@ def options(
                 f"values are str), not {type(docroot).__name__}"
             )
     if every is None:
-        text = _env(env, ENV_EVERY)
-        if text is None:
-            every, sources["every"] = DEFAULT_EVERY, "default"
-        else:
-            every, sources["every"] = parse_every(text), ENV_EVERY
+        every = _setting(env, ENV_EVERY, parse_every, DEFAULT_EVERY, sources, "every")
     if use_readlink is None:
-        text = _env(env, ENV_USE_READLINK)
-        if text is None:
-            use_readlink, sources["use_readlink"] = False, "default"
-        else:
-            use_readlink = parse_use_readlink(text)
-            sources["use_readlink"] = ENV_USE_READLINK
+        use_readlink = _setting(env, ENV_USE_READLINK, parse_use_readlink, False, sources,
+                                "use_readlink")
     if scope is None:
-        text = _env(env, ENV_SCOPE)
-        if text is None:
-            scope, sources["scope"] = DEFAULT_SCOPE, "default"
-        else:
-            scope, sources["scope"] = parse_scope(text), ENV_SCOPE
-    return Options(docroot, every, use_readlink, on_error, sources, scope)
+        scope = _setting(env, ENV_SCOPE, parse_scope, DEFAULT_SCOPE, sources, "scope")
+    if watch is None:
+        watch = _setting(env, ENV_WATCH, parse_watch, False, sources, "watch")
+    return Options(docroot, every, use_readlink, on_error, sources, scope, watch)
 
 
 def make_resolver(opts: Options) -> Any:
@@ -211,7 +229,7 @@ def make_resolver(opts: Options) -> Any:
 
         resolver = Resolver(opts.docroot, every=opts.every, use_readlink=opts.use_readlink,
                             on_error=cast("OnError", opts.on_error),  # checked by Resolver
-                            scope=opts.scope)
+                            scope=opts.scope, watch=opts.watch)
     except (TypeError, ValueError, RuntimeError) as exc:
         named = [src for src in opts.sources.values() if src.startswith("REALDOC_")]
         if not named:

@@ -7,6 +7,7 @@
 #ifndef REALDOC_FASTPATH_H
 #define REALDOC_FASTPATH_H
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,6 +71,73 @@ static char *rd_getcwd(char *buf, size_t n)
     return getcwd(buf, n);
 }
 
+/* getcwd done by Python code (os.getcwdb, for a relative docroot): counted here. */
+static void rd_count_getcwd(void) { RD_COUNT(RD_SYS_GETCWD); }
+
+/* ---- watch mode: inotify (realdoc/_watch.py says what is watched and why)
+ *
+ * rd_inotify_init: inotify_init1(IN_CLOEXEC | IN_NONBLOCK).  rd_wait_readable:
+ * poll() for input with no timeout (EINTR retried), -1/EBADF when the
+ * descriptor was closed; the reader thread calls it without the GIL.  Not
+ * Linux: every call fails with ENOSYS (watching falls back to `every`). */
+#ifdef __linux__
+#include <poll.h>
+#include <sys/inotify.h>
+#define RD_HAVE_INOTIFY 1
+static int rd_inotify_init(void) { return inotify_init1(IN_CLOEXEC | IN_NONBLOCK); }
+static int rd_inotify_add(int fd, const char *p, uint32_t mask)
+{
+    return inotify_add_watch(fd, p, mask);
+}
+static int rd_inotify_rm(int fd, int wd) { return inotify_rm_watch(fd, wd); }
+static int rd_wait_readable(int fd)
+{
+    struct pollfd p;
+    int rc;
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    do
+        rc = poll(&p, 1, -1);
+    while (rc < 0 && errno == EINTR);
+    if (rc > 0 && (p.revents & POLLNVAL)) {
+        errno = EBADF;
+        return -1;
+    }
+    return rc < 0 ? -1 : 0;
+}
+#define RD_IN_MOVED_FROM IN_MOVED_FROM
+#define RD_IN_MOVED_TO IN_MOVED_TO
+#define RD_IN_CREATE IN_CREATE
+#define RD_IN_DELETE IN_DELETE
+#define RD_IN_DELETE_SELF IN_DELETE_SELF
+#define RD_IN_MOVE_SELF IN_MOVE_SELF
+#define RD_IN_Q_OVERFLOW IN_Q_OVERFLOW
+#define RD_IN_IGNORED IN_IGNORED
+#define RD_IN_ONLYDIR IN_ONLYDIR
+#else
+#define RD_HAVE_INOTIFY 0
+static int rd_inotify_init(void) { errno = ENOSYS; return -1; }
+static int rd_inotify_add(int fd, const char *p, uint32_t mask)
+{
+    (void)fd; (void)p; (void)mask;
+    errno = ENOSYS;
+    return -1;
+}
+static int rd_inotify_rm(int fd, int wd) { (void)fd; (void)wd; errno = ENOSYS; return -1; }
+static int rd_wait_readable(int fd) { (void)fd; errno = ENOSYS; return -1; }
+#define RD_IN_MOVED_FROM 0x40
+#define RD_IN_MOVED_TO 0x80
+#define RD_IN_CREATE 0x100
+#define RD_IN_DELETE 0x200
+#define RD_IN_DELETE_SELF 0x400
+#define RD_IN_MOVE_SELF 0x800
+#define RD_IN_Q_OVERFLOW 0x4000
+#define RD_IN_IGNORED 0x8000
+#define RD_IN_ONLYDIR 0x01000000
+#endif
+static ssize_t rd_read(int fd, char *buf, size_t n) { return read(fd, buf, n); }
+
 /* CLOCK_MONOTONIC_COARSE in seconds: read from the vDSO, no syscall. */
 static double rd_coarse_now(void)
 {
@@ -85,13 +153,33 @@ static void rd_proc_fd_path(char *buf, int fd) { snprintf(buf, 40, "/proc/self/f
  *
  * Calling a Resolver instance skips tp_call's argument tuple: rd_call_impl is
  * the Cython hit path.  realdoc.resolve with one positional argument goes
- * straight to the registry lookup (rd_resolve1_impl); any other call goes to
- * the general Python-level function. */
+ * straight to the registry lookup (rd_resolve1_impl), one with resolve()'s
+ * keywords to rd_resolve_kw_impl; any other call goes to the general
+ * Python-level function. */
 
 typedef PyObject *(*rd_callfn)(PyObject *);
+typedef PyObject *(*rd_kwfn)(PyObject *, PyObject **);
 static rd_callfn rd_call_impl = NULL;
 static rd_callfn rd_resolve1_impl = NULL;
+static rd_kwfn rd_resolve_kw_impl = NULL;
 static PyObject *rd_resolve_general = NULL;
+/* resolve()'s keyword names, interned, in rd_resolve_kw_impl's order. */
+#define RD_NKW 5
+static PyObject *rd_kw_names[RD_NKW];
+static const char *const rd_kw_text[RD_NKW] = {"every", "use_readlink", "on_error", "scope",
+                                               "watch"};
+
+/* Intern the keyword names; 0, or -1 with an exception set. */
+static int rd_init_kwnames(void)
+{
+    int i;
+    for (i = 0; i < RD_NKW; i++) {
+        rd_kw_names[i] = PyUnicode_InternFromString(rd_kw_text[i]);
+        if (rd_kw_names[i] == NULL)
+            return -1;
+    }
+    return 0;
+}
 
 static PyObject *rd_resolver_vectorcall(PyObject *self, PyObject *const *args,
                                         size_t nargsf, PyObject *kwnames)
@@ -107,9 +195,28 @@ static PyObject *rd_resolver_vectorcall(PyObject *self, PyObject *const *args,
 static PyObject *rd_resolve_vectorcall(PyObject *self, PyObject *const *args,
                                        size_t nargsf, PyObject *kwnames)
 {
+    PyObject *vals[RD_NKW] = {NULL, NULL, NULL, NULL, NULL};
+    Py_ssize_t i, nk;
+    int j;
     (void)self;
-    if (PyVectorcall_NARGS(nargsf) == 1 && kwnames == NULL)
+    if (PyVectorcall_NARGS(nargsf) != 1)
+        goto general;
+    if (kwnames == NULL)
         return rd_resolve1_impl(args[0]);
+    /* resolve(p, every=..., ...): keywords matched by identity (the compiler
+     * interns them); anything else (a non-interned or unknown name, a
+     * repeat) takes the general path, which raises or matches by value. */
+    nk = PyTuple_GET_SIZE(kwnames);
+    for (i = 0; i < nk; i++) {
+        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+        for (j = 0; j < RD_NKW && k != rd_kw_names[j]; j++)
+            ;
+        if (j == RD_NKW || vals[j] != NULL)
+            goto general;
+        vals[j] = args[1 + i];
+    }
+    return rd_resolve_kw_impl(args[0], vals);
+general:
     return PyObject_Vectorcall(rd_resolve_general, args, nargsf, kwnames);
 }
 

@@ -64,18 +64,19 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
 from libc.errno cimport (
-    EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOMEM, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, ERANGE,
+    EAGAIN, EINTR, EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOMEM, ENOSYS, ENOTDIR, EOPNOTSUPP,
+    EPERM, ERANGE,
     errno,
 )
 from libc.math cimport INFINITY
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memchr, memcmp, memcpy, strlen
 
 import os
 from types import GenericAlias
 
-from realdoc import _common, _policy, _registry, _scope
+from realdoc import _common, _policy, _registry, _scope, _watch
 
 cdef extern from "_fastpath.h":
     enum rd_sys_slot:
@@ -104,6 +105,26 @@ cdef extern from "_fastpath.h":
     void *rd_resolve_vectorcall_ptr()
     void rd_set_resolve_general(object f)
     void rd_enable_vectorcall(object t, Py_ssize_t off)
+    ctypedef object (*rd_kwfn)(object, PyObject **)
+    rd_kwfn rd_resolve_kw_impl
+    int rd_init_kwnames() except -1
+    void rd_count_getcwd()
+    int rd_inotify_init() nogil
+    int rd_inotify_add(int fd, const char *p, uint32_t mask) nogil
+    int rd_inotify_rm(int fd, int wd) nogil
+    int rd_wait_readable(int fd) nogil
+    ssize_t rd_read(int fd, char *buf, size_t n) nogil
+    enum:
+        RD_HAVE_INOTIFY
+        RD_IN_MOVED_FROM
+        RD_IN_MOVED_TO
+        RD_IN_CREATE
+        RD_IN_DELETE
+        RD_IN_DELETE_SELF
+        RD_IN_MOVE_SELF
+        RD_IN_Q_OVERFLOW
+        RD_IN_IGNORED
+        RD_IN_ONLYDIR
 
 cdef extern from "Python.h":
     object PyUnicode_EncodeFSDefault(object u)
@@ -899,7 +920,89 @@ cdef object _settle = _scope.settle
 cdef object _TALLY = _policy.Tally()
 cdef object _policy_refresh = _policy.refresh
 cdef object _policy_failed = _policy.failed
+cdef object _watch_before = _policy.watch_before
 cdef object _Views = _policy.ResolverViews
+cdef double _NEG_INF = float("-inf")
+
+
+# ------------------------------------------------------------------ watch mode
+# The syscalls of realdoc._watch (which says what is watched and why), in C.
+
+assert (RD_IN_MOVED_FROM, RD_IN_MOVED_TO, RD_IN_CREATE, RD_IN_DELETE, RD_IN_DELETE_SELF,
+        RD_IN_MOVE_SELF, RD_IN_Q_OVERFLOW, RD_IN_IGNORED, RD_IN_ONLYDIR) == (
+    _watch.IN_MOVED_FROM, _watch.IN_MOVED_TO, _watch.IN_CREATE, _watch.IN_DELETE,
+    _watch.IN_DELETE_SELF, _watch.IN_MOVE_SELF, _watch.IN_Q_OVERFLOW, _watch.IN_IGNORED,
+    _watch.IN_ONLYDIR)
+
+
+cdef inline int _checked(int rc) except -1:
+    if rc < 0:
+        e = errno
+        raise OSError(e, os.strerror(e))
+    return rc
+
+
+def _in_init():
+    """inotify_init1(IN_CLOEXEC | IN_NONBLOCK)."""
+    return _checked(rd_inotify_init())
+
+
+def _in_add(int fd, bytes directory, uint32_t mask):
+    """inotify_add_watch(fd, directory, mask): the watch descriptor."""
+    return _checked(rd_inotify_add(fd, directory, mask))
+
+
+def _in_rm(int fd, int wd):
+    """inotify_rm_watch(fd, wd)."""
+    _checked(rd_inotify_rm(fd, wd))
+
+
+def _in_wait(int fd):
+    """poll(fd, POLLIN) without timeout, the GIL released."""
+    cdef int rc
+    with nogil:
+        rc = rd_wait_readable(fd)
+    _checked(rc)
+
+
+def _in_read(int fd):
+    """One read() of the inotify queue (b"" when empty)."""
+    cdef char buf[65536]
+    cdef ssize_t n
+    with nogil:
+        n = rd_read(fd, buf, sizeof(buf))
+    if n < 0:
+        e = errno
+        if e == EAGAIN or e == EINTR:
+            return b""
+        raise OSError(e, os.strerror(e))
+    return PyBytes_FromStringAndSize(buf, n)
+
+
+def _counted_readlink(bytes path):
+    """readlink(path), counted (watch mode's walk)."""
+    cdef char buf[RD_BUF]
+    cdef ssize_t n
+    cdef const char *p = path
+    with nogil:
+        n = rd_readlink(p, buf, RD_PATH_MAX)
+    if n < 0:
+        e = errno
+        raise OSError(e, os.strerror(e), path)
+    return PyBytes_FromStringAndSize(buf, n)
+
+
+def _counted_getcwd():
+    """os.getcwdb(), counted (a relative docroot's base)."""
+    rd_count_getcwd()
+    return os.getcwdb()
+
+
+assert _watch.READ_SIZE == 65536
+cdef object _WATCHER = _watch.Watcher(_watch.Backend(
+    init=_in_init, add=_in_add, rm=_in_rm, wait=_in_wait, read=_in_read, close=os.close,
+    readlink=_counted_readlink) if RD_HAVE_INOTIFY else None)
+_watcher = _WATCHER  # the process's watcher for this core (tests, introspection)
 
 
 @cython.final
@@ -909,22 +1012,29 @@ cdef class Resolver:
     Differences are in cost only: a hit compares ``CLOCK_MONOTONIC_COARSE``
     (read from the vDSO) with the last resolution time, and a refresh in
     realpath mode replays the remembered links (module docstring).  The
-    introspection properties are ``_policy.ResolverViews``'s.
+    introspection properties are ``_policy.ResolverViews``'s.  ``watch=True``
+    uses ``realdoc._watch`` with this module's C syscalls (inotify_init1,
+    inotify_add_watch, inotify_rm_watch, poll and read in ``_fastpath.h``).
     """
 
     cdef readonly object _docroot  # as configured: str or bytes
-    cdef bytes _raw                # the docroot as bytes
+    cdef readonly bytes _raw       # the docroot as bytes, absolute (_policy.absolute_docroot)
     cdef bytes _norm               # absolute, '.'/empty dropped: the text plans index into
     cdef bint _dirslash            # docroot ends in '/' or '/.': the result must be a dir
+    cdef readonly object _cwd      # a relative docroot's base directory (bytes), or None
+    cdef int _cwd_errno            # getcwd's errno for a relative docroot in a deleted cwd
     cdef readonly bint _is_str
     cdef readonly double _every
     cdef readonly int _mode        # MODE_*
-    cdef int _trusted
+    cdef readonly int _trusted
     cdef readonly object _start
     cdef readonly str _on_error
     cdef readonly str _scope
     cdef public object _value
-    cdef public double _resolved_at
+    cdef public double _resolved_at   # -inf: due (never resolved, or a watch event)
+    cdef public double _good_at       # the last good resolution (age)
+    cdef public long _wgen            # bumped by each watch event (_policy.expire)
+    cdef readonly object _watch       # the _watch.Handle of a watch=True Resolver, or None
     cdef public object _failing    # a _policy.Failing during a failure episode, else None
     cdef long _busy                # == g_gen while a thread refreshes
     cdef object _clock             # checked test clock, or None
@@ -935,6 +1045,7 @@ cdef class Resolver:
     cdef object __weakref__
 
     _tally = _TALLY
+    _watcher = _WATCHER
     __class_getitem__ = classmethod(GenericAlias)  # Resolver[str], as the pure class allows
     docroot = _Views.docroot
     every = _Views.every
@@ -946,24 +1057,32 @@ cdef class Resolver:
     expires_in = _Views.expires_in
     scope = _Views.scope
     effective_scope = _Views.effective_scope
+    watch = _Views.watch
+    watching = _Views.watching
+    events = _Views.events
 
     def __cinit__(self, *args, **kwargs):
         self._vectorcall = rd_vectorcall_ptr()
-        self._resolved_at = float("-inf")
+        self._resolved_at = self._good_at = _NEG_INF
 
     def __init__(self, docroot, *, every=_DEF_EVERY, use_readlink=False, on_error="stale",
-                 clock=None, scope=_DEF_SCOPE):
+                 clock=None, scope=_DEF_SCOPE, watch=False):
         (self._docroot, self._raw, self._is_str, self._every, self._mode, self._trusted,
-         self._start, self._on_error, self._clock) = _policy.parse_options(
-            docroot, every, use_readlink, on_error, clock)
+         self._start, self._on_error, self._clock, watch, self._cwd,
+         self._cwd_errno) = _policy.parse_options(
+            docroot, every, use_readlink, on_error, clock, watch, _counted_getcwd)
         self._scope = _check_scope(scope)
+        if self._watch is not None:  # a second __init__ starts afresh
+            _WATCHER.release(self._watch)
+        self._watch = _WATCHER.handle(self) if watch else None
+        self._wgen = 0
         self._norm = b"/" + b"/".join(_common.components(self._raw))
         # "x/" and "x/." oblige x to be a directory; "x/.." stays in _norm
         self._dirslash = self._raw.endswith((b"/", b"/."))
         self._nplan = PLAN_UNKNOWN if self._raw[:1] == b"/" else PLAN_NEVER
         # a second __init__ starts afresh, as the pure class does
         self._value = self._failing = None
-        self._resolved_at = float("-inf")
+        self._resolved_at = self._good_at = _NEG_INF
         self._busy = self._tick = 0
         _settle(self, self._scope)
 
@@ -1016,12 +1135,17 @@ cdef class Resolver:
         if self._failing is not None:
             return _policy_refresh(self, now)
         _TALLY.misses += 1
+        cdef long seen = self._wgen
+        if self._watch is not None:
+            seen = _watch_before(self)
         try:
             raw = self._resolve_now()
         except OSError as e:
-            return _policy_failed(self, e, now)
+            return _policy_failed(self, e, now, seen)
         self._value = _fsdecode(raw) if self._is_str else raw
-        self._resolved_at = now
+        # a watch event while resolving: the value may predate it (_policy.fresh_at)
+        self._resolved_at = now if self._wgen == seen else _NEG_INF
+        self._good_at = now
         return self._value
 
     cpdef bytes _resolve_now(self):
@@ -1037,6 +1161,8 @@ cdef class Resolver:
         cdef bint dirslash = self._dirslash
         if self._raw is None:
             raise TypeError("this Resolver was not initialised (Resolver.__new__ without __init__)")
+        if self._cwd_errno:
+            raise _common.os_error(self._cwd_errno, self._docroot)
         if self._mode != MODE_REALPATH:
             return _first_link_bytes(self._raw, self._trusted, self._docroot)
         if nplan == PLAN_NEVER or not g_openat2_ok:
@@ -1118,8 +1244,25 @@ def _after_fork_in_child():
         rd_sys[i] = 0
 
 
+cdef enum:
+    MEMO_SIZE = 64           # keyword calls remembered by argument identity (a power of 2)
+
+# resolve()'s keyword-call memo: slot -> (docroot, every, use_readlink, on_error, scope,
+# watch, Resolver), made only from arguments of the exact plain types with an absolute
+# docroot, so identical objects mean an equal key (and validation already passed).
+# Emptied whenever an entry leaves the registry (_memo_clear), so it never keeps one.
+cdef list _memo = [None] * MEMO_SIZE
+
+
+def _memo_clear():
+    cdef int i
+    for i in range(MEMO_SIZE):
+        _memo[i] = None
+
+
 _reg = _registry.Registry(Resolver, hits=_hits, syscalls=_syscall_counts, tally=_TALLY,
-                          on_fork=_after_fork_in_child)
+                          on_fork=_after_fork_in_child, watcher=_WATCHER,
+                          on_remove=_memo_clear)
 cdef dict _entries = _reg.entries
 cdef object _registry_key = _registry.registry_key
 cdef object _add = _reg.add
@@ -1131,41 +1274,92 @@ cache_info = _reg.cache_info
 clear = _reg.clear
 
 
+cdef inline bint _absolute_text(object docroot):
+    """docroot, an exact str or bytes, starts with '/'."""
+    if type(docroot) is str:
+        return len(<str>docroot) > 0 and (<str>docroot)[0] == u"/"
+    return PyBytes_GET_SIZE(docroot) > 0 and PyBytes_AS_STRING(docroot)[0] == b"/"
+
+
 cdef inline bint _plain(object docroot, object every, object use_readlink, object on_error,
-                        object scope):
-    """All arguments of the plain types, each its own key part (see registry_key)."""
+                        object scope, object watch):
+    """All arguments of the plain types, each its own key part (see registry_key), and an
+    absolute docroot (a relative one's key holds the working directory)."""
     return ((type(docroot) is str or type(docroot) is bytes)
             and (type(every) is float or type(every) is int)
             and (use_readlink is False or use_readlink is True or use_readlink is None
                  or type(use_readlink) is str or type(use_readlink) is bytes)
-            and type(on_error) is str and type(scope) is str)
+            and type(on_error) is str and type(scope) is str
+            and (watch is False or watch is True)
+            and _absolute_text(docroot))
 
 
-def _resolve_general(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=_DEF_ON_ERROR,
-                     scope=_DEF_SCOPE):
-    """resolve() with any arguments (the one-argument call takes a C shortcut)."""
-    global g_tick
+cdef Resolver _lookup(object docroot, object every, object use_readlink, object on_error,
+                      object scope, object watch):
+    """The registry entry for resolve()'s arguments (made and checked on a miss)."""
     cdef object key
     cdef object found
     if type(docroot) is str and every is _DEF_EVERY and use_readlink is False \
-            and on_error is _DEF_ON_ERROR and scope is _DEF_SCOPE:
+            and on_error is _DEF_ON_ERROR and scope is _DEF_SCOPE and watch is False \
+            and _absolute_text(docroot):
         key = docroot
-    elif _plain(docroot, every, use_readlink, on_error, scope):
-        # registry_key()'s first case, with C type checks (a keyword hit stays fast)
-        if every == _DEF_EVERY and use_readlink is False and on_error == _DEF_ON_ERROR \
+    elif _plain(docroot, every, use_readlink, on_error, scope, watch):
+        # registry_key()'s first case, with C type checks (a keyword call stays fast)
+        if watch is True:
+            key = (docroot, every, use_readlink, on_error, scope, True)
+        elif every == _DEF_EVERY and use_readlink is False and on_error == _DEF_ON_ERROR \
                 and scope == _DEF_SCOPE:
             key = docroot
         else:
             key = (docroot, every, use_readlink, on_error, scope)
     else:
-        key = _registry_key(docroot, every, use_readlink, on_error, scope)
+        key = _registry_key(docroot, every, use_readlink, on_error, scope, watch,
+                            _counted_getcwd)
     try:
         found = _entries.get(key)
     except TypeError:
         found = None
     if found is None:
-        found = _add(key, docroot, every, use_readlink, on_error, scope)
-    cdef Resolver r = <Resolver>found
+        found = _add(key, docroot, every, use_readlink, on_error, scope, watch)
+    return <Resolver>found
+
+
+def _resolve_general(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=_DEF_ON_ERROR,
+                     scope=_DEF_SCOPE, watch=False):
+    """resolve() with any arguments (one-argument and keyword calls take C shortcuts)."""
+    global g_tick
+    cdef Resolver r = _lookup(docroot, every, use_readlink, on_error, scope, watch)
+    g_tick += 1
+    r._tick = g_tick
+    return r._call()
+
+
+cdef object _resolve_kw(object docroot, PyObject **vals):
+    """resolve(docroot, every=..., use_readlink=..., on_error=..., scope=..., watch=...):
+    the memo, then the registry (vals: the keyword values in that order, NULL when not
+    given)."""
+    global g_tick
+    every = <object>vals[0] if vals[0] != NULL else _DEF_EVERY
+    use_readlink = <object>vals[1] if vals[1] != NULL else False
+    on_error = <object>vals[2] if vals[2] != NULL else _DEF_ON_ERROR
+    scope = <object>vals[3] if vals[3] != NULL else _DEF_SCOPE
+    watch = <object>vals[4] if vals[4] != NULL else False
+    cdef size_t slot = ((<size_t><void *>docroot >> 4) ^ (<size_t><void *>every >> 4)
+                        ^ (<size_t><void *>on_error >> 6)) & (MEMO_SIZE - 1)
+    cdef object m = _memo[slot]
+    cdef tuple t
+    cdef Resolver r
+    if m is not None:
+        t = <tuple>m
+        if t[0] is docroot and t[1] is every and t[2] is use_readlink and t[3] is on_error \
+                and t[4] is scope and t[5] is watch:
+            r = <Resolver>t[6]
+            g_tick += 1
+            r._tick = g_tick
+            return r._call()
+    r = _lookup(docroot, every, use_readlink, on_error, scope, watch)
+    if _plain(docroot, every, use_readlink, on_error, scope, watch):
+        _memo[slot] = (docroot, every, use_readlink, on_error, scope, watch, r)
     g_tick += 1
     r._tick = g_tick
     return r._call()
@@ -1174,7 +1368,8 @@ def _resolve_general(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=
 cdef object _resolve1(object docroot):
     """resolve(docroot) with default options: a dict lookup and the hit path.
 
-    Only a plain str or bytes is its own key (registry_key); others take the
+    Only a plain absolute str or bytes is its own key (registry_key; a
+    relative text never is one, so its lookup misses); others take the
     general path."""
     global g_tick
     if type(docroot) is not str and type(docroot) is not bytes:
@@ -1220,9 +1415,11 @@ cdef class _ResolveFunction:
 
 
 cdef _install_resolve():
-    global rd_resolve1_impl
+    global rd_resolve1_impl, rd_resolve_kw_impl
     cdef _ResolveFunction f = _ResolveFunction.__new__(_ResolveFunction)
+    rd_init_kwnames()
     rd_resolve1_impl = _resolve1
+    rd_resolve_kw_impl = _resolve_kw
     rd_set_resolve_general(_resolve_general)
     rd_enable_vectorcall(_ResolveFunction, <char *>&f._vectorcall - <char *><void *>f)
     return f

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import itertools
+import inspect
+import math
 import os
+import select
 import sys
 import threading
 import time
 from typing import Any, AnyStr, Callable, Dict, List, Optional, Union, cast, overload
 
-from . import _common, _policy, _scope
+from . import _common, _policy, _scope, _watch
 from ._common import PATH_MAX, MAXSYMLINKS, PROC_MIN_COMPONENTS
 from ._policy import BytesPath, CacheInfoRow, OnError, StrPath, UseReadlink
 from ._scope import Scope
@@ -56,6 +58,47 @@ def _load_syscall() -> Optional[Any]:
 
 
 _syscall = _load_syscall()
+
+
+def _load_inotify() -> Optional[_watch.Backend]:
+    """watch mode's syscalls through ctypes (None where libc has no inotify)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        init1, add, rm = libc.inotify_init1, libc.inotify_add_watch, libc.inotify_rm_watch
+    except (OSError, AttributeError):
+        return None
+    init1.argtypes, init1.restype = [ctypes.c_int], ctypes.c_int
+    add.argtypes, add.restype = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32], ctypes.c_int
+    rm.argtypes, rm.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+
+    def checked(rc: int) -> int:
+        if rc < 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+        return rc
+
+    def wait(fd: int) -> None:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        for _fd, ev in poller.poll():  # no timeout; EINTR is retried (PEP 475)
+            if ev & select.POLLNVAL:
+                raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+    def read(fd: int) -> bytes:
+        try:
+            return os.read(fd, _watch.READ_SIZE)
+        except BlockingIOError:
+            return b""
+
+    def remove(fd: int, wd: int) -> None:
+        checked(rm(fd, wd))
+
+    return _watch.Backend(
+        init=lambda: checked(init1(os.O_CLOEXEC | os.O_NONBLOCK)),
+        add=lambda fd, d, mask: checked(add(fd, d, mask)),
+        rm=remove, wait=wait, read=read, close=os.close, readlink=lambda p: _readlink(p))
 
 # Run-time features; a probe failure switches one off for the process.
 _features: Dict[str, bool] = {
@@ -400,11 +443,12 @@ _monotonic = time.monotonic
 _hits: List[int] = [0]     # the other counters are in _tally (written by _policy)
 _fork_gen: List[int] = [0]  # bumped in a forked child: the parent's locks lapse
 _tally = _policy.Tally()
+_watcher = _watch.Watcher(_load_inotify())
 _DEF_EVERY = _policy.DEFAULT_EVERY
 _STALE = "stale"
 _AUTO = _scope.DEFAULT_SCOPE
 _INF = float("inf")
-_ticks = itertools.count(1)  # resolve()'s LRU clock: an entry's _tick is its last use
+_NO_DOCROOT: Any = object()  # resolve() called without a positional docroot
 
 
 class Resolver(_policy.ResolverViews[AnyStr]):
@@ -438,42 +482,70 @@ class Resolver(_policy.ResolverViews[AnyStr]):
     absolute component-wise prefix of it, unknown ``on_error`` or ``scope``;
     ``scope="process"`` for a docroot not under the pinned ``app_dir``),
     RuntimeError (``scope="process"`` in a process that ``pin_process`` has
-    not pinned), TypeError (``scope`` not a str).
+    not pinned), TypeError (``scope`` not a str, ``watch`` not a bool).
+
+    A relative ``docroot`` is taken against the working directory when the
+    Resolver is built (one ``getcwd`` then, none later): a later ``chdir``
+    never changes what it resolves.  If the working directory cannot be read
+    (deleted), every resolution fails with getcwd's error (FileNotFoundError)
+    and ``on_error`` applies.  ``docroot`` and ``repr()`` show it as given.
+
+    ``watch=True``: inotify tells the Resolver when a link of its docroot
+    changes (realdoc._watch: the directories holding ``current`` and each
+    further link are watched, one shared instance and reader thread per
+    process), so the next call resolves at once instead of up to ``every``
+    seconds later; a hit costs exactly what it costs without watching (no
+    syscall).  ``every`` stays the bound on staleness where no event comes
+    (NFS and other network filesystems; fallbacks log one WARNING and keep
+    plain ``every``).  A watched resolution first walks the docroot (one
+    ``readlink`` per component) to find the links to watch.  ``watching`` and
+    ``events`` report the state.
     """
 
-    __slots__ = ("__weakref__", "_docroot", "_every", "_failing", "_gen", "_is_str", "_lock",
-                 "_mode", "_now", "_on_error", "_raw", "_resolved_at", "_scope", "_start",
-                 "_tick", "_trusted", "_value")
+    __slots__ = ("__weakref__", "_at", "_cwd", "_cwd_errno", "_docroot", "_every", "_failing",
+                 "_fresh_until", "_gen", "_good_at", "_is_str", "_lock", "_mode", "_now",
+                 "_on_error", "_raw", "_scope", "_start", "_tick", "_trusted", "_value",
+                 "_watch", "_wgen")
 
     _tally = _tally
+    _watcher = _watcher
 
     @overload
     def __init__(self: Resolver[str], docroot: StrPath, *, every: float = ...,
                  use_readlink: UseReadlink = ..., on_error: OnError = ...,
-                 clock: Optional[Callable[[], float]] = ..., scope: Scope = ...) -> None: ...
+                 clock: Optional[Callable[[], float]] = ..., scope: Scope = ...,
+                 watch: bool = ...) -> None: ...
 
     @overload
     def __init__(self: Resolver[bytes], docroot: BytesPath, *, every: float = ...,
                  use_readlink: UseReadlink = ..., on_error: OnError = ...,
-                 clock: Optional[Callable[[], float]] = ..., scope: Scope = ...) -> None: ...
+                 clock: Optional[Callable[[], float]] = ..., scope: Scope = ...,
+                 watch: bool = ...) -> None: ...
 
     def __init__(self, docroot: Any, *, every: float = _DEF_EVERY,
                  use_readlink: UseReadlink = False, on_error: OnError = "stale",
-                 clock: Optional[Callable[[], float]] = None, scope: Scope = "auto") -> None:
-        o = _policy.parse_options(docroot, every, use_readlink, on_error, clock)
+                 clock: Optional[Callable[[], float]] = None, scope: Scope = "auto",
+                 watch: bool = False) -> None:
+        o = _policy.parse_options(docroot, every, use_readlink, on_error, clock, watch, _getcwd)
         scope = _scope.check_scope(scope)
+        old = getattr(self, "_watch", None)
+        if old is not None:  # a second __init__ starts afresh
+            _watcher.release(old)
         self._docroot = cast(AnyStr, o.docroot)  # the kind __init__'s overloads promise
         self._raw, self._is_str, self._every = o.raw, o.is_str, o.every
         self._mode, self._trusted = o.mode, o.trusted
         self._start = cast(Optional[AnyStr], o.start)
         self._on_error = o.on_error
         self._now: Callable[[], float] = o.clock or _monotonic
+        self._cwd, self._cwd_errno = o.cwd, o.cwd_errno
         self._value: Optional[AnyStr] = None
-        self._resolved_at = float("-inf")
+        self._resolved_at = self._good_at = -math.inf
         self._failing: Optional[_policy.Failing] = None
         self._lock = threading.Lock()
         self._gen = _fork_gen[0]
-        self._tick = 0
+        self._tick = 0.0  # resolve()'s last use: its monotonic clock reading (the LRU order)
+        self._wgen = 0
+        self._watch: Optional[_watch.Handle] = _watcher.handle(self) if o.watch else None
         self._scope = scope
         _scope.settle(self, scope)
 
@@ -485,8 +557,19 @@ class Resolver(_policy.ResolverViews[AnyStr]):
             return object.__new__(_ClockedResolver)
         return object.__new__(cls)
 
+    @property
+    def _resolved_at(self) -> float:
+        """When the value was resolved (-inf: due); setting it sets ``_fresh_until``."""
+        return self._at
+
+    @_resolved_at.setter
+    def _resolved_at(self, at: float) -> None:
+        self._at = at
+        # the hit's one comparison; -inf + inf is NaN, which compares false: a miss
+        self._fresh_until = at + self._every
+
     def __call__(self) -> AnyStr:
-        if _monotonic() - self._resolved_at < self._every:
+        if _monotonic() < self._fresh_until:
             _hits[0] += 1
             return self._value  # type: ignore[return-value]  # set whenever _resolved_at is
         return self._miss()
@@ -503,6 +586,8 @@ class Resolver(_policy.ResolverViews[AnyStr]):
         return _policy.refresh(self, self._now())  # type: ignore[no-any-return]
 
     def _resolve_now(self) -> bytes:
+        if self._cwd_errno:
+            raise _common.os_error(self._cwd_errno, self._docroot)
         if self._mode == _policy.MODE_REALPATH:
             return _realpath_raw(self._raw, self._docroot)
         return _first_link_raw(self._raw, self._trusted, self._docroot)
@@ -546,8 +631,9 @@ def _after_fork_in_child() -> None:
 
 _reg: Registry[Resolver[Any]] = Registry(
     Resolver, hits=lambda: _hits[0], syscalls=lambda: dict(_sys), tally=_tally,
-    on_fork=_after_fork_in_child)
+    on_fork=_after_fork_in_child, watcher=_watcher)
 _entries: Dict[Any, Resolver[Any]] = _reg.entries  # looked up by resolve() directly
+_get = _entries.get
 
 set_maxsize: Callable[[int], int] = _reg.set_maxsize
 get_maxsize: Callable[[], int] = _reg.get_maxsize
@@ -558,31 +644,52 @@ clear: ClearFunction = _reg.clear
 
 @overload
 def resolve(docroot: StrPath, *, every: float = ..., use_readlink: UseReadlink = ...,
-            on_error: OnError = ..., scope: Scope = ...) -> str: ...
+            on_error: OnError = ..., scope: Scope = ..., watch: bool = ...) -> str: ...
 
 
 @overload
 def resolve(docroot: BytesPath, *, every: float = ..., use_readlink: UseReadlink = ...,
-            on_error: OnError = ..., scope: Scope = ...) -> bytes: ...
+            on_error: OnError = ..., scope: Scope = ..., watch: bool = ...) -> bytes: ...
 
 
-def resolve(docroot: Any, *, every: float = _DEF_EVERY, use_readlink: UseReadlink = False,
-            on_error: OnError = "stale", scope: Scope = "auto") -> Any:
-    if type(docroot) is str and every is _DEF_EVERY and use_readlink is False \
-            and on_error is _STALE and scope is _AUTO:
-        key: Any = docroot
-    else:
-        key = registry_key(docroot, every, use_readlink, on_error, scope)
+def resolve(docroot: Any = _NO_DOCROOT, /, **options: Any) -> Any:
+    # ``**options``, not keyword-only parameters: a function with keyword-only
+    # defaults fills them from a dict on every call, the one-argument hit's
+    # largest cost.  _resolve_general has the signature and its errors.
+    if not options and type(docroot) is str:
+        # An exact str is its own key only when absolute (registry_key), so a
+        # relative text misses here and takes the general path.
+        r = _get(docroot)
+        if r is not None:
+            # Resolver.__call__ inlined (registry entries never have a test clock);
+            # the clock reading is the LRU stamp (one clock read, not two).
+            now = r._tick = _monotonic()
+            if now < r._fresh_until:
+                _hits[0] += 1
+                return r._value
+            return r._miss()
+    if docroot is _NO_DOCROOT:
+        return _resolve_general(**options)
+    return _resolve_general(docroot, **options)
+
+
+def _resolve_general(docroot: Any, *, every: Any = _DEF_EVERY, use_readlink: Any = False,
+                     on_error: Any = _STALE, scope: Any = _AUTO, watch: Any = False) -> Any:
+    key = registry_key(docroot, every, use_readlink, on_error, scope, watch, _getcwd)
     try:
         r = _entries[key]
     except (KeyError, TypeError):
-        r = _reg.add(key, docroot, every, use_readlink, on_error, scope)
-    r._tick = next(_ticks)
-    # Resolver.__call__ inlined (registry entries never have a test clock)
-    if _monotonic() - r._resolved_at < r._every:
+        r = _reg.add(key, docroot, every, use_readlink, on_error, scope, watch)
+    now = r._tick = _monotonic()
+    if now < r._fresh_until:
         _hits[0] += 1
         return r._value
     return r._miss()
+
+
+# its errors name resolve(): "resolve() got an unexpected keyword argument ..."
+_resolve_general.__qualname__ = _resolve_general.__name__ = "resolve"
+resolve.__signature__ = inspect.signature(_resolve_general)  # type: ignore[attr-defined]
 
 
 resolve.__doc__ = RESOLVE_DOC

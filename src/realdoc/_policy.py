@@ -12,8 +12,15 @@ resolution and their healthy refresh apart.  Everything else is here:
   it ends, and the stored error (a copy without traceback);
 * :class:`ResolverViews`: the read-only introspection both classes expose
   (``docroot``, ``every``, ``on_error``, ``mode``, ``start``, ``scope``,
-  ``effective_scope``, ``value``, ``age``, ``expires_in``) and
-  :func:`cache_info_row`.  The scope rules are :mod:`realdoc._scope`'s.
+  ``effective_scope``, ``value``, ``age``, ``expires_in``, ``watch``,
+  ``watching``, ``events``) and :func:`cache_info_row`.  The scope rules are
+  :mod:`realdoc._scope`'s;
+* watch mode's part of a refresh (:func:`watch_before`, :func:`fresh_at`,
+  :func:`expire`); the watcher itself is ``_watch``.
+
+A relative docroot is made absolute here, once, against the working directory
+at construction (:func:`parse_options`): a Resolver never answers for another
+directory.
 
 Nothing here issues a syscall.  A Resolver that these functions receive has the
 attributes :class:`ResolverState` lists (the compiled class declares them
@@ -83,6 +90,9 @@ class CacheInfoRow(TypedDict):
     failing: bool
     scope: Scope
     effective_scope: Literal["request", "process"]
+    watch: bool
+    watching: bool
+    events: int
 
 
 class ResolverState(Protocol):
@@ -94,8 +104,15 @@ class ResolverState(Protocol):
     _on_error: OnError
     _value: Any
     _resolved_at: float
+    _good_at: float  # when the last good resolution ran (age)
     _failing: Optional[Failing]
     _tally: Tally
+    _raw: bytes
+    _mode: int
+    _trusted: int
+    _wgen: int      # bumped by each watch event (expire)
+    _watch: Any     # the _watch.Handle of a watch=True Resolver, else None
+    _watcher: Any   # the core's _watch.Watcher
 
     def _now(self) -> float: ...
     def _resolve_now(self) -> bytes: ...
@@ -107,7 +124,7 @@ class Options(NamedTuple):
     """A Resolver's checked options, in the forms both cores store."""
 
     docroot: Union[str, bytes]  # as configured, str or bytes (a PathLike gives its kind)
-    raw: bytes                  # the docroot as bytes
+    raw: bytes                  # the docroot as bytes, made absolute (see absolute_docroot)
     is_str: bool
     every: float
     mode: int                   # MODE_*
@@ -115,6 +132,49 @@ class Options(NamedTuple):
     start: Union[str, bytes, None]  # normalised start, in the docroot's kind
     on_error: OnError
     clock: Optional[Callable[[], float]]  # checked: returns a float or raises TypeError
+    watch: bool
+    cwd: Optional[bytes]        # a relative docroot's base (None: absolute, or cwd_errno)
+    cwd_errno: int              # getcwd's errno for a relative docroot (0: none)
+
+
+def check_watch(watch: object) -> bool:
+    """Validate ``watch``: True or False (TypeError for anything else, 1 included)."""
+    if watch is True or watch is False:
+        return watch
+    raise TypeError(f"watch must be True or False, not {type(watch).__name__}")
+
+
+def absolute_docroot(raw: bytes, getcwd: Callable[[], bytes]
+                     ) -> Tuple[bytes, Optional[bytes], int]:
+    """``(absolute text, cwd, errno)`` for the docroot ``raw``.
+
+    An absolute ``raw`` is returned as it is (no syscall).  A relative one
+    costs one ``getcwd``: its leading ``.`` and ``..`` components are applied
+    to the working directory lexically (exact, since getcwd's answer holds no
+    link: glibc's realpath does the same) and the rest is appended as text,
+    trailing slashes kept.  When getcwd fails (a deleted working directory),
+    the errno is returned with ``raw`` unchanged: such a Resolver fails every
+    resolution with that errno (as realpath would) and never resolves
+    against a later working directory.
+    """
+    if raw[:1] == b"/":
+        return raw, None, 0
+    try:
+        cwd = getcwd()
+    except OSError as e:
+        return raw, None, e.errno or errno.ENOENT
+    base = _common.components(cwd)
+    parts = raw.split(b"/")
+    i = 0
+    while i < len(parts) and parts[i] in (b"", b".", b".."):
+        if parts[i] == b".." and base:
+            base.pop()
+        i += 1
+    head = b"/" + b"/".join(base)
+    tail = b"/".join(parts[i:])
+    if not tail:
+        return head, cwd, 0
+    return (head + b"/" + tail if head != b"/" else b"/" + tail), cwd, 0
 
 
 def check_every(every: object) -> float:
@@ -192,14 +252,17 @@ def check_clock(clock: object) -> Optional[Callable[[], float]]:
 
 
 def parse_options(docroot: object, every: object, use_readlink: object, on_error: object,
-                  clock: object) -> Options:
+                  clock: object, watch: object = False,
+                  getcwd: Callable[[], bytes] = os.getcwdb) -> Options:
     """Check a Resolver's arguments; return their stored forms.
 
     Errors (checked in this order): docroot not str/bytes/os.PathLike
     (TypeError), with a NUL byte or empty (ValueError); ``every``, see
     :func:`check_every`; ``use_readlink``, see :func:`check_use_readlink`, and
     ValueError for a relative docroot with it; ``on_error`` not one of
-    ``ON_ERROR_CHOICES`` (ValueError); ``clock`` not callable (TypeError).
+    ``ON_ERROR_CHOICES`` (ValueError); ``clock`` not callable (TypeError);
+    ``watch`` not a bool (TypeError).  A relative docroot then costs one
+    ``getcwd`` (the core's, counted): see :func:`absolute_docroot`.
     """
     raw, is_str = _common.to_bytes(docroot, "docroot")
     if not raw:
@@ -213,8 +276,12 @@ def parse_options(docroot: object, every: object, use_readlink: object, on_error
     if start_raw is not None:
         trusted = _common.parse_start(raw, start_raw)
         start = _common.from_bytes(b"/" + b"/".join(_common.components(start_raw)), is_str)
-    return Options(_common.from_bytes(raw, is_str), raw, is_str, every_s, mode, trusted, start,
-                   check_on_error(on_error), check_clock(clock))
+    checked_on_error = check_on_error(on_error)
+    checked_clock = check_clock(clock)
+    checked_watch = check_watch(watch)
+    absolute, cwd, cwd_errno = absolute_docroot(raw, getcwd)
+    return Options(_common.from_bytes(raw, is_str), absolute, is_str, every_s, mode, trusted,
+                   start, checked_on_error, checked_clock, checked_watch, cwd, cwd_errno)
 
 
 # ------------------------------------------------------------------- failures
@@ -270,25 +337,60 @@ def refresh(r: ResolverState, now: float) -> Any:
     if episode is not None and now < episode.retry_at:
         return serve_failure(r, episode)
     r._tally.misses += 1
+    seen = watch_before(r)
     try:
         raw = r._resolve_now()
     except OSError as e:
-        return failed(r, e, now)
+        return failed(r, e, now, seen)
     value = _common.from_bytes(raw, r._is_str)
     if episode is not None:
         logger.warning("realdoc: %r resolves again, to %r, after %d failed attempt(s)",
                        r._docroot, value, episode.attempts)
         r._failing = None
     r._value = value
-    r._resolved_at = now
+    r._resolved_at = fresh_at(r, now, seen)
+    r._good_at = now
     return value
 
 
-def failed(r: ResolverState, exc: OSError, now: float) -> Any:
+def watch_before(r: ResolverState) -> int:
+    """Before a resolution of ``r``: for ``watch=True``, walk and watch its links
+    (``_watch.Watcher.track``).  Returns ``r._wgen`` for :func:`fresh_at`."""
+    h = r._watch
+    if h is not None:
+        r._watcher.track(h, r._raw, r._mode != MODE_REALPATH, r._trusted)
+    return r._wgen
+
+
+def fresh_at(r: ResolverState, now: float, seen: int) -> float:
+    """The resolution time to store: ``now``, or minus infinity when a watch event
+    came while resolving (the value may predate it: the next call resolves again)."""
+    return now if r._wgen == seen else -math.inf
+
+
+def expire(r: Any) -> None:
+    """A watch event concerns ``r``: its next call resolves (a failing one retries).
+
+    Called by the watcher's reader thread with the GIL held; the hit path is
+    unchanged (the resolution time becomes minus infinity).  A Resolver in
+    process scope (resolution time plus infinity: pinned for good) is left
+    alone."""
+    if r._resolved_at == math.inf:
+        return
+    r._wgen += 1
+    r._resolved_at = -math.inf
+    episode = r._failing
+    if episode is not None:
+        episode.retry_at = -math.inf
+
+
+def failed(r: ResolverState, exc: OSError, now: float, seen: Optional[int] = None) -> Any:
     """Record that resolving ``r`` at ``now`` raised ``exc``; answer as ``on_error`` says.
 
     The first failure of an episode logs one warning (what is served until
-    it recovers); later ones only count (``stats()["errors"]``).
+    it recovers); later ones only count (``stats()["errors"]``).  ``seen``:
+    ``r._wgen`` before the resolution; when a watch event came meanwhile (the
+    link that was missing may be back), the next call retries at once.
     """
     r._tally.errors += 1
     error = copy_error(exc)  # also what the log record holds: no traceback, no cycle
@@ -305,7 +407,10 @@ def failed(r: ResolverState, exc: OSError, now: float) -> Any:
                        r._docroot, error, action)
     episode.attempts += 1
     episode.error = error
-    episode.retry_at = now + min(r._every, RETRY_MAX)
+    if seen is None or r._wgen == seen:
+        episode.retry_at = now + min(r._every, RETRY_MAX)
+    else:
+        episode.retry_at = -math.inf
     return serve_failure(r, episode)
 
 
@@ -341,8 +446,11 @@ class ResolverViews(Generic[AnyStr]):
         _start: Optional[AnyStr]
         _value: Optional[AnyStr]
         _resolved_at: float
+        _good_at: float
         _failing: Optional[Failing]
-        _tick: int  # resolve()'s last use of this entry (the registry's LRU order)
+        _tick: float  # resolve()'s last use of this entry (the registry's LRU order)
+        _watch: Any
+        _cwd: Optional[bytes]  # a relative docroot's base
         _scope: Scope
 
         def _now(self) -> float: ...
@@ -392,7 +500,7 @@ class ResolverViews(Generic[AnyStr]):
         """Seconds since the last good resolution (by the Resolver's clock), or None."""
         if self._value is None:
             return None
-        return max(self._now() - self._resolved_at, 0.0)
+        return max(self._now() - self._good_at, 0.0)
 
     @property
     def expires_in(self) -> Optional[float]:
@@ -400,6 +508,24 @@ class ResolverViews(Generic[AnyStr]):
         if self._value is None:
             return None
         return max(self._every - (self._now() - self._resolved_at), 0.0)
+
+    @property
+    def watch(self) -> bool:
+        """``watch`` as configured: inotify tells this Resolver when a link changes."""
+        return self._watch is not None
+
+    @property
+    def watching(self) -> bool:
+        """True while inotify watches every link this Resolver's last resolution met
+        (False without ``watch``, before the first resolution, and after a fallback)."""
+        h = self._watch
+        return h is not None and bool(h.watching)
+
+    @property
+    def events(self) -> int:
+        """Watch events that made this Resolver resolve again (0 without ``watch``)."""
+        h = self._watch
+        return 0 if h is None else int(h.events)
 
 
 def describe(r: ResolverViews[Any]) -> str:
@@ -409,10 +535,12 @@ def describe(r: ResolverViews[Any]) -> str:
 
 
 def cache_info_row(r: ResolverViews[Any]) -> CacheInfoRow:
-    """``cache_info()``'s row for ``r`` (``failing``: in a failure episode)."""
+    """``cache_info()``'s row for ``r`` (``failing``: in a failure episode; ``watch``,
+    ``watching``, ``events``: as the Resolver's properties)."""
     return {
         "docroot": r.docroot, "value": r.value, "age": r.age,
         "expires_in": r.expires_in, "mode": r.mode, "start": r.start,
         "every": r.every, "on_error": r.on_error, "failing": r._failing is not None,
         "scope": r.scope, "effective_scope": r.effective_scope,
+        "watch": r.watch, "watching": r.watching, "events": r.events,
     }

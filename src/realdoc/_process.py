@@ -59,7 +59,7 @@ import types
 from typing import Any, Dict, List, NamedTuple, Optional, Set
 
 from . import _inuse, _rollover, _scope
-from ._policy import check_every
+from ._policy import check_every, check_watch
 from ._impl import realpath
 
 __all__ = ["Pin", "map_path", "pin_process", "pinned", "process_release"]
@@ -141,7 +141,8 @@ def _check_app_dir(app_dir: Any) -> str:
     return text
 
 
-def pin_process(app_dir: Any, *, rollover: bool = True, every: float = 2.0) -> str:
+def pin_process(app_dir: Any, *, rollover: bool = True, every: float = 2.0,
+                watch: bool = False) -> str:
     """Pin this process's code to the release that ``app_dir`` names now; return it.
 
     ``app_dir`` is the symlinked application directory (``/srv/app/current``,
@@ -156,7 +157,7 @@ def pin_process(app_dir: Any, *, rollover: bool = True, every: float = 2.0) -> s
 
     A second call with the same ``app_dir`` (after abspath/normalisation)
     returns the same release without a syscall and changes nothing (its
-    ``rollover`` and ``every`` are checked, then ignored: the first call's
+    ``rollover``, ``every`` and ``watch`` are checked, then ignored: the first call's
     stand); another ``app_dir`` raises ``ValueError`` (one release per
     process).  A forked child keeps its parent's pin, without the parent's
     rollover thread.
@@ -166,7 +167,11 @@ def pin_process(app_dir: Any, *, rollover: bool = True, every: float = 2.0) -> s
     :mod:`realdoc._rollover` for the servers supported and what happens
     elsewhere).  ``every`` is checked as for :class:`realdoc.Resolver`
     (``TypeError`` for a non-number or bool, ``ValueError`` for a negative
-    number or NaN).
+    number or NaN).  ``watch=True`` (a bool, ``TypeError`` otherwise): the
+    rollover thread learns of a flip from inotify (see
+    :class:`realdoc.Resolver`'s ``watch``) and asks within milliseconds,
+    ``every`` staying the bound where no event comes; without inotify it
+    checks every ``every`` seconds, as without ``watch``.
 
     Errors: ``TypeError`` for an ``app_dir`` that is not a path, or a
     ``rollover`` that is not a bool; ``ValueError`` for an embedded NUL;
@@ -186,6 +191,7 @@ def pin_process(app_dir: Any, *, rollover: bool = True, every: float = 2.0) -> s
     text = _check_app_dir(app_dir)
     if not isinstance(rollover, bool):
         raise TypeError(f"rollover must be a bool, not {type(rollover).__name__}")
+    watch = check_watch(watch)
     every = check_every(every)
     wanted = os.path.abspath(text)
     with _lock:
@@ -211,7 +217,7 @@ def pin_process(app_dir: Any, *, rollover: bool = True, every: float = 2.0) -> s
         _inuse.hold_for_life(release, wanted)
     _scope.on_pin()  # auto-scope Resolvers made before the pin follow the code from now on
     if rollover:
-        _rollover.start(_pin, every, suspect)
+        _rollover.start(_pin, every, suspect, watch)
     elif suspect:
         _rollover.warn_suspect(_pin)
     return release

@@ -28,13 +28,20 @@ DEFAULT_MAXSIZE = 1024
 RESOLVE_DOC = """Return the pinned real docroot, through the per-process registry.
 
     ``resolve(docroot, *, every=2.0, use_readlink=False, on_error="stale",
-    scope="auto")``: one :class:`Resolver` per distinct ``(docroot, every,
-    use_readlink, on_error, scope)``, created on first use and checked as Resolver checks its
-    arguments (the same errors, whatever the registry holds: arguments of
-    other types never share an entry, so ``every=True`` is refused even after
-    ``every=1``); the registry keeps the ``get_maxsize()`` most recently used
-    ones.  A docroot must be hashable (TypeError otherwise; use a Resolver).
-    A hit costs no syscall.
+    scope="auto", watch=False)``: one :class:`Resolver` per distinct
+    ``(docroot, every, use_readlink, on_error, scope, watch)``, created on
+    first use and checked as Resolver checks its arguments (the same errors,
+    whatever the registry holds: arguments of other types never share an
+    entry, so ``every=True`` is refused even after ``every=1``); the registry
+    keeps the ``get_maxsize()`` most recently used ones (an entry dropped by
+    eviction or ``clear()`` removes its inotify watches).  A docroot must be
+    hashable (TypeError otherwise; use a Resolver).  A hit on an absolute
+    docroot costs no syscall.  A relative docroot is taken against the
+    working directory of the call: each such call costs one ``getcwd`` (the
+    working directory is part of the entry's key, so a call never gets the
+    answer made for another directory); use an absolute docroot, or a
+    Resolver (which reads the working directory once, when it is built), to
+    avoid it.
     """
 
 
@@ -48,6 +55,9 @@ class Stats(TypedDict):
     entries: int
     maxsize: int
     syscalls: Dict[str, int]
+    watching: bool
+    events: int
+    watches: int
 
 
 class ClearFunction(Protocol):
@@ -63,37 +73,87 @@ _EXACT_EVERY = (int, float)
 _EXACT_USE_READLINK = (bool, type(None), str, bytes)
 
 
+class _Relative:
+    """The first item of a relative docroot's key: no user value equals it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<relative docroot>"
+
+
+#: ``registry_key(...)[0]`` for a relative docroot: ``(RELATIVE, cwd, key)``.
+RELATIVE = _Relative()
+
+
+def is_relative(docroot: object) -> bool:
+    """True for a non-empty relative path text (str, bytes, or a PathLike giving one).
+
+    Never raises: an object whose ``os.fspath`` fails is not a path (the
+    Resolver's checks then refuse it).
+    """
+    if type(docroot) is str or type(docroot) is bytes:
+        p: Any = docroot
+    else:
+        try:
+            p = os.fspath(docroot)  # type: ignore[call-overload]
+        except Exception:
+            return False
+        if not isinstance(p, (str, bytes)):
+            return False
+    return len(p) > 0 and p[:1] != ("/" if isinstance(p, str) else b"/")
+
+
+def relative_key(key: Any, getcwd: Callable[[], bytes]) -> Any:
+    """``(RELATIVE, cwd, key)``: the key of a relative docroot, for the working
+    directory now (one ``getcwd``; ``None`` in its place when getcwd fails)."""
+    try:
+        cwd: Any = getcwd()
+    except OSError:
+        cwd = None
+    return (RELATIVE, cwd, key)
+
+
 def registry_key(docroot: object, every: object, use_readlink: object, on_error: object,
-                 scope: object = DEFAULT_SCOPE) -> Any:
+                 scope: object = DEFAULT_SCOPE, watch: object = False,
+                 getcwd: Callable[[], bytes] = os.getcwdb) -> Any:
     """The registry key of resolve()'s arguments.
 
     The docroot alone when the options equal the defaults, else a 5-tuple
-    ``(docroot, every, use_readlink, on_error, scope)``.
-    An argument of another type than the plain ones (str/bytes docroot,
-    int/float ``every``, bool/None/str/bytes ``use_readlink``, str
-    ``on_error`` and ``scope``) enters as ``(type, value)``: equal keys then mean equal
-    types, so an argument that would fail the checks (``True``, ``1+0j``) can
-    never find an entry made from one that passed (``1``).
+    ``(docroot, every, use_readlink, on_error, scope)`` (a 6-tuple, ``watch``
+    last, when ``watch`` is not False).  An argument of another type than the
+    plain ones (str/bytes docroot, int/float ``every``, bool/None/str/bytes
+    ``use_readlink``, str ``on_error`` and ``scope``, bool ``watch``) enters
+    as ``(type, value)``: equal keys then mean equal types, so an argument
+    that would fail the checks (``True``, ``1+0j``) can never find an entry
+    made from one that passed (``1``).  A relative docroot's key is
+    :func:`relative_key`'s (one ``getcwd``).
     """
     if type(docroot) in _EXACT_PATH and type(every) in _EXACT_EVERY and type(on_error) is str \
             and type(use_readlink) in _EXACT_USE_READLINK and type(scope) is str:
-        if every == DEFAULT_EVERY and use_readlink is False and on_error == "stale" \
+        d: Any = docroot
+    else:
+        d = docroot if type(docroot) in _EXACT_PATH else (type(docroot), docroot)
+        if type(every) not in _EXACT_EVERY:
+            every = (type(every), every)
+        if type(use_readlink) not in _EXACT_USE_READLINK:
+            use_readlink = (type(use_readlink), use_readlink)
+        if type(on_error) is not str:
+            on_error = (type(on_error), on_error)
+        if type(scope) is not str:
+            scope = (type(scope), scope)
+    if watch is False:
+        if use_readlink is False and every == DEFAULT_EVERY and on_error == "stale" \
                 and scope == DEFAULT_SCOPE:
-            return docroot
-        return (docroot, every, use_readlink, on_error, scope)
-    d = docroot if type(docroot) in _EXACT_PATH else (type(docroot), docroot)
-    if type(every) not in _EXACT_EVERY:
-        every = (type(every), every)
-    if type(use_readlink) not in _EXACT_USE_READLINK:
-        use_readlink = (type(use_readlink), use_readlink)
-    if type(on_error) is not str:
-        on_error = (type(on_error), on_error)
-    if type(scope) is not str:
-        scope = (type(scope), scope)
-    if use_readlink is False and every == DEFAULT_EVERY and on_error == "stale" \
-            and scope == DEFAULT_SCOPE:
-        return d
-    return (d, every, use_readlink, on_error, scope)
+            key: Any = d
+        else:
+            key = (d, every, use_readlink, on_error, scope)
+    else:
+        key = (d, every, use_readlink, on_error, scope,
+               watch if watch is True else (type(watch), watch))
+    if is_relative(docroot):
+        return relative_key(key, getcwd)
+    return key
 
 
 def check_maxsize(maxsize: object) -> int:
@@ -145,9 +205,10 @@ class LruIndex:
         """Record a new registry key (its tick is read back at eviction)."""
         heapq.heappush(self._heap, (0, next(self._seq), key))
 
-    def evict(self, registry: Dict[Any, Any], keep: int) -> None:
-        """Delete least recently used entries until ``len(registry) <= keep``."""
+    def evict(self, registry: Dict[Any, Any], keep: int) -> List[Any]:
+        """Delete least recently used entries until ``len(registry) <= keep``; return them."""
         heap = self._heap
+        gone: List[Any] = []
         while len(registry) > keep:
             if not heap:
                 self.rebuild(registry)
@@ -159,8 +220,10 @@ class LruIndex:
                 heapq.heappush(heap, (entry._tick, seq, key))
                 continue
             del registry[key]
+            gone.append(entry)
         if len(heap) > 2 * len(registry) + 64:
             self.rebuild(registry)
+        return gone
 
     def rebuild(self, registry: Dict[Any, Any]) -> None:
         """Index exactly the registry's current keys."""
@@ -174,13 +237,17 @@ class Registry(Generic[E]):
     ``make`` builds a Resolver from resolve()'s arguments; ``hits`` and
     ``syscalls`` read the core's own counters, ``tally`` holds the others;
     ``on_fork`` resets the core's state in a forked child (this registry then
-    takes a new lock and zeroes ``tally``).  ``entries`` is never rebound, so
-    a core may keep a direct reference to it.
+    takes a new lock and zeroes ``tally``); ``watcher`` is the core's
+    ``_watch.Watcher`` (entries that leave release their watches there);
+    ``on_remove`` runs after entries left (the compiled core's keyword-call
+    memo then lapses).  ``entries`` is never rebound, so a core may keep a
+    direct reference to it.
     """
 
     def __init__(self, make: Callable[..., E], *, hits: Callable[[], int],
                  syscalls: Callable[[], Dict[str, int]], tally: Tally,
-                 on_fork: Callable[[], None]) -> None:
+                 on_fork: Callable[[], None], watcher: Any,
+                 on_remove: Callable[[], None] = lambda: None) -> None:
         self.entries: Dict[Any, E] = {}
         self.maxsize = DEFAULT_MAXSIZE
         self.lock = threading.Lock()
@@ -190,19 +257,25 @@ class Registry(Generic[E]):
         self._syscalls = syscalls
         self._tally = tally
         self._on_fork = on_fork
+        self.watcher = watcher
+        self._on_remove = on_remove
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork_in_child)
 
     def add(self, key: Any, docroot: Any, every: Any, use_readlink: Any, on_error: Any,
-            scope: Any = DEFAULT_SCOPE) -> E:
+            scope: Any = DEFAULT_SCOPE, watch: Any = False) -> E:
         """resolve()'s miss: check the arguments (a new Resolver), then enter it under ``key``.
 
         Another thread may have entered an equal key meanwhile: its entry is
-        returned.  Raises what Resolver raises, and TypeError for an
-        unhashable docroot.
+        returned.  A relative docroot's key is corrected to the working
+        directory the new Resolver read (should another thread have changed
+        it since the key was made).  Raises what Resolver raises, and
+        TypeError for an unhashable docroot.
         """
         r = self._make(docroot, every=every, use_readlink=use_readlink, on_error=on_error,
-                       scope=scope)
+                       scope=scope, watch=watch)
+        if type(key) is tuple and key[:1] == (RELATIVE,) and key[1] != r._cwd:
+            key = (RELATIVE, r._cwd, key[2])
         try:
             hash(key)
         except TypeError:
@@ -214,10 +287,19 @@ class Registry(Generic[E]):
             existing = self.entries.get(key)
             if existing is not None:
                 return existing
-            self._lru.evict(self.entries, self.maxsize - 1)
+            gone = self._lru.evict(self.entries, self.maxsize - 1)
             self.entries[key] = r
             self._lru.added(key)
+        self._removed(gone)
         return r
+
+    def _removed(self, gone: List[Any]) -> None:
+        """Entries ``gone`` left the registry: release their watches."""
+        if gone:
+            self._on_remove()
+            for r in gone:
+                if r._watch is not None:
+                    self.watcher.release(r._watch)
 
     def set_maxsize(self, maxsize: int) -> int:
         """Set how many resolvers resolve() keeps (least recently used evicted first).
@@ -229,7 +311,8 @@ class Registry(Generic[E]):
         with self.lock:
             old = self.maxsize
             self.maxsize = maxsize
-            self._lru.evict(self.entries, maxsize)
+            gone = self._lru.evict(self.entries, maxsize)
+        self._removed(gone)
         return old
 
     def get_maxsize(self) -> int:
@@ -242,23 +325,28 @@ class Registry(Generic[E]):
         ``hits`` (calls answered from a Resolver's cache), ``misses``
         (resolutions run), ``errors`` (resolutions that failed),
         ``stale_served`` (last good values served while failing), ``entries``
-        and ``maxsize`` of resolve()'s registry, and ``syscalls``: the
-        syscalls the core issued, by name.
+        and ``maxsize`` of resolve()'s registry, ``syscalls``: the syscalls
+        the core issued, by name (the inotify calls of watch mode are not
+        among them), and watch mode's: ``watching`` (True while at least one
+        Resolver is watched by inotify), ``events`` (inotify events read) and
+        ``watches`` (watch descriptors held: one per watched directory).
         """
         t = self._tally
+        w = self.watcher
         return {
             "hits": self._hits(), "misses": t.misses, "errors": t.errors,
             "stale_served": t.stale_served, "entries": len(self.entries),
             "maxsize": self.maxsize, "syscalls": self._syscalls(),
+            "watching": w.active(), "events": w.events, "watches": w.watch_count(),
         }
 
     def cache_info(self) -> List[CacheInfoRow]:
         """One dict per registry entry, most recently used first.
 
         Keys: ``docroot``, ``value``, ``age``, ``expires_in``, ``mode``,
-        ``start``, ``every``, ``on_error``, ``scope``, ``effective_scope`` (as
-        the Resolver reports them) and ``failing`` (True between a failed
-        resolution and the next good one).
+        ``start``, ``every``, ``on_error``, ``scope``, ``effective_scope``,
+        ``watch``, ``watching``, ``events`` (as the Resolver reports them) and
+        ``failing`` (True between a failed resolution and the next good one).
         """
         with self.lock:
             entries = sorted(self.entries.values(), key=lambda r: -r._tick)
@@ -270,22 +358,25 @@ class Registry(Generic[E]):
         ``prefix`` (str, bytes or os.PathLike) matches component-wise, its
         absoluteness included: ``/var/www/cur`` does not match
         ``/var/www/current``, ``/tmp`` does not match ``tmp/www``; an empty
-        prefix matches every docroot.  Returns how many were dropped.
+        prefix matches every docroot.  Returns how many were dropped.  The
+        dropped entries' inotify watches are removed.
         """
         if prefix is None:
             with self.lock:
-                n = len(self.entries)
+                gone = list(self.entries.values())
                 self.entries.clear()
                 self._lru.rebuild(self.entries)
-            return n
+            self._removed(gone)
+            return len(gone)
         praw, _ = _common.to_bytes(prefix, "prefix")
         with self.lock:
             doomed = [k for k, r in self.entries.items() if prefix_matches(r.docroot, praw)]
-            for k in doomed:
-                del self.entries[k]
-        return len(doomed)
+            gone = [self.entries.pop(k) for k in doomed]
+        self._removed(gone)
+        return len(gone)
 
     def _after_fork_in_child(self) -> None:
         self.lock = threading.Lock()
         self._tally.reset()
         self._on_fork()
+        self._on_remove()

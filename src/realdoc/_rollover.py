@@ -41,7 +41,10 @@ Pass ``rollover=False`` to say nothing.
 
 Detection: a daemon thread (``realdoc-rollover``) resolves ``app_dir`` with
 :func:`realdoc.realpath` every ``every`` seconds (at least 0.1 s apart; with
-``every=inf`` it never checks and says so once).  A thread, rather than a check
+``every=inf`` it never checks and says so once).  With ``watch=True`` it
+resolves through a watching :class:`realdoc.Resolver` and wakes as soon as
+inotify reports a change of a link on ``app_dir`` (``every`` stays the longest
+pause, for filesystems without events); it makes no syscall in between.  A thread, rather than a check
 on the request path, so that idle workers notice too and requests pay nothing.
 When the release differs from the process's, the worker asks for one reload.
 
@@ -80,9 +83,9 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Callable, List, NamedTuple, Optional, Union
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
 
-from ._impl import realpath
+from ._impl import Resolver, realpath
 
 logger = logging.getLogger("realdoc")
 
@@ -289,7 +292,7 @@ def warn_suspect(pin: Any) -> None:
                    "the process", os.getpid(), pin.app_dir, pin.release)
 
 
-def start(pin: Any, every: float, suspect: bool = False) -> None:
+def start(pin: Any, every: float, suspect: bool = False, watch: bool = False) -> None:
     """Start rollover for ``pin`` (a realdoc._process.Pin), or log once why not.
 
     ``suspect``: code was imported through ``app_dir`` before the pin while the
@@ -324,20 +327,47 @@ def start(pin: Any, every: float, suspect: bool = False) -> None:
         return
     markers = Markers(found)
     markers.clean(keep=pin.release)
-    thread = threading.Thread(target=_watch, args=(pin, max(every, MIN_INTERVAL), found, markers),
+    thread = threading.Thread(target=_watch,
+                              args=(pin, max(every, MIN_INTERVAL), found, markers, watch),
                               name="realdoc-rollover", daemon=True)
     thread.start()
 
 
-def _watch(pin: Any, interval: float, target: Target, markers: Markers) -> None:
+def _checker(pin: Any, interval: float, watch: bool
+             ) -> Tuple[Callable[[], bool], Callable[[], str]]:
+    """``(wait, check)``: ``wait()`` pauses until the next check (True: stop);
+    ``check()`` resolves ``app_dir`` (raises OSError)."""
+    if not watch:
+        return (lambda: _stop.wait(interval)), (lambda: realpath(pin.app_dir))
+    resolver = Resolver(pin.app_dir, every=interval, watch=True, on_error="raise")
+    wake = threading.Event()
+    handle = resolver._watch
+    assert handle is not None  # watch=True
+    handle.listeners.append(wake.set)
+    try:
+        resolver()  # watches the links now
+    except OSError:
+        pass
+
+    def wait() -> bool:
+        wake.wait(interval)
+        wake.clear()
+        return _stop.is_set()
+
+    return wait, resolver.refresh
+
+
+def _watch(pin: Any, interval: float, target: Target, markers: Markers,
+           watch: bool = False) -> None:
     asked: Optional[str] = None
     asked_at = 0.0
     reasked = False
-    while not _stop.wait(interval):
+    wait, check = _checker(pin, interval, watch)
+    while not wait():
         if _started_in != os.getpid():  # pragma: no cover - threads do not survive fork
             return
         try:
-            now = realpath(pin.app_dir)
+            now = check()
         except OSError:
             continue  # current is missing for a moment: look again later
         if now == pin.release:

@@ -37,7 +37,7 @@ _release = _inuse.release
 class RealdocMiddleware:
     """Wrap an ASGI 3 app so each request or websocket sees one pinned real docroot.
 
-    ``docroot``, ``every``, ``use_readlink``, ``on_error`` and ``scope`` as for
+    ``docroot``, ``every``, ``use_readlink``, ``on_error``, ``scope`` and ``watch`` as for
     :class:`realdoc.wsgi.RealdocMiddleware`, including the ``REALDOC_*``
     environment fall-backs and the checks at construction (TypeError,
     ValueError).  Per ``http`` or ``websocket`` scope the middleware calls its
@@ -71,6 +71,7 @@ class RealdocMiddleware:
         on_error: str = "stale",
         scope: Optional[str] = None,
         header: Optional[str] = None,
+        watch: Optional[bool] = None,
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be an ASGI callable, not {type(app).__name__}")
@@ -81,7 +82,8 @@ class RealdocMiddleware:
         # see a name with another root
         self._last: Tuple[Optional[str], str] = (None, "")
         #: The :class:`realdoc.Resolver` behind this middleware (for introspection).
-        self.resolver: Any = make_resolver(options(docroot, every, use_readlink, on_error, scope=scope))
+        self.resolver: Any = make_resolver(options(
+            docroot, every, use_readlink, on_error, scope=scope, watch=watch))
         self._configured: str = self.resolver.docroot
         self._depth = _inuse.layout_depth(self._configured)
         self._keeper = _inuse.Keeper() if self.resolver.every > 0 else None

@@ -67,6 +67,9 @@ class RealdocMiddleware:
     read from ``REALDOC_DOCROOT``, ``REALDOC_EVERY``, ``REALDOC_USE_READLINK``
     and ``REALDOC_SCOPE`` (see :mod:`realdoc._config` for the syntax), then
     fall back to the defaults.
+    ``watch`` is the Resolver's too (``True``: inotify tells it when a link
+    changes, so the first request after a flip is served from the new
+    release); left as ``None`` it is read from ``REALDOC_WATCH``.
 
     Construction checks everything and raises TypeError or ValueError (naming
     the environment variable when the value came from one), and RuntimeError
@@ -123,6 +126,7 @@ class RealdocMiddleware:
         use_readlink: Any = None,
         on_error: str = "stale",
         scope: Optional[str] = None,
+        watch: Optional[bool] = None,
         environ_key: str = "DOCUMENT_ROOT",
         header: Optional[str] = None,
     ) -> None:
@@ -138,7 +142,8 @@ class RealdocMiddleware:
         # see a name with another root
         self._last: Tuple[Optional[str], str] = (None, "")
         #: The :class:`realdoc.Resolver` behind this middleware (for introspection).
-        self.resolver: Any = make_resolver(options(docroot, every, use_readlink, on_error, scope=scope))
+        self.resolver: Any = make_resolver(options(
+            docroot, every, use_readlink, on_error, scope=scope, watch=watch))
         self._configured: str = self.resolver.docroot
         self._depth = _inuse.layout_depth(self._configured)
         self._keeper = _inuse.Keeper() if self.resolver.every > 0 else None

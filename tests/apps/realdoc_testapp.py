@@ -13,6 +13,7 @@ Routes (both ``wsgi_app`` and ``asgi_app``):
               ``realdoc.docroot()``.
 ``/without``  the same reads through the symlinked ``REALDOC_DOCROOT``.
 ``/pid``      the worker's pid (to see that every worker is up).
+``/stats``    (WSGI) the worker's ``realdoc.stats()`` as JSON (syscalls, hits, events).
 
 A read answers ``200`` with ``"<release of a.txt> <release of b.txt>"`` and the
 worker's pid in ``X-Pid``, or ``500`` with the error.  ``/with`` also answers
@@ -81,6 +82,11 @@ def wsgi_app(environ: Dict[str, Any], start_response: Any) -> Iterable[bytes]:
         return _read_two_sync(lambda: PLAIN_DOCROOT, start_response)
     if path == "/pid":
         return _answer(start_response, "200 OK", PID.decode())
+    if path == "/stats":
+        import json
+
+        import realdoc
+        return _answer(start_response, "200 OK", json.dumps(realdoc.stats()))
     return _answer(start_response, "404 Not Found", "no such route")
 
 

@@ -1,0 +1,522 @@
+"""Watch mode (``watch=True``, #11): inotify expires exactly the Resolvers a link change
+concerns, on both cores, with real symlink trees and real rename(2) flips.
+
+Every test that shows a flip seen at once with ``watch=True`` uses ``every=3600``, so a
+Resolver that did not get the event would keep the old value for an hour: the
+unwatched control in the same test shows it does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from helpers import child_env, fork_call
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+
+#: How long a test waits for the reader thread to deliver an event (the target is ~1 ms).
+DEADLINE = 5.0
+
+
+def wait_for(fn, want, deadline=DEADLINE):
+    """Call ``fn`` every 100 µs until it returns ``want``; return what it returned last."""
+    end = time.monotonic() + deadline
+    got = fn()
+    while got != want and time.monotonic() < end:
+        time.sleep(0.0001)
+        got = fn()
+    return got
+
+
+def atomic_flip(link, target):
+    tmp = f"{link}.tmp{os.getpid()}"
+    os.symlink(target, tmp)
+    os.rename(tmp, link)  # IN_MOVED_TO
+
+
+def lnsfn_flip(link, target):
+    """``ln -sfn`` of old coreutils: unlink, then symlink (IN_DELETE, IN_CREATE)."""
+    os.unlink(link)
+    os.symlink(target, link)
+
+
+@pytest.fixture
+def app(tmp_path):
+    """``app/releases/r1|r2|r3``, ``app/current -> releases/r1``; returns app's path."""
+    a = tmp_path / "app"
+    for r in ("r1", "r2", "r3"):
+        (a / "releases" / r).mkdir(parents=True)
+    os.symlink("releases/r1", a / "current")
+    return str(a)
+
+
+def fdinfo_watches(impl):
+    """inotify watch lines of this core's instance in /proc/self/fdinfo (0 without one)."""
+    fd = impl._watcher.fd
+    if fd < 0:
+        return 0
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        return sum(line.startswith("inotify wd:") for line in f)
+
+
+@pytest.mark.parametrize("flip", [atomic_flip, lnsfn_flip], ids=["rename", "ln-sfn"])
+def test_flip_is_seen_at_once(impl, app, flip):
+    cur = f"{app}/current"
+    watched = impl.Resolver(cur, every=3600, watch=True)
+    plain = impl.Resolver(cur, every=3600)
+    assert watched() == plain() == f"{app}/releases/r1"
+    assert watched.watching and watched.watch and not plain.watching
+    flip(cur, "releases/r2")
+    assert wait_for(watched, f"{app}/releases/r2") == f"{app}/releases/r2"
+    assert plain() == f"{app}/releases/r1"  # the control: no event, an hour of every
+    assert watched.events >= 1 and plain.events == 0
+    assert impl.stats()["events"] >= 1
+
+
+def test_second_level_link(impl, app):
+    """``current -> A -> releases/r1``: a flip of A is seen, and so is one of current."""
+    os.symlink("releases/r1", f"{app}/A")
+    os.symlink("releases/r2", f"{app}/B")
+    atomic_flip(f"{app}/current", "A")
+    r = impl.Resolver(f"{app}/current", every=3600, watch=True)
+    assert r() == f"{app}/releases/r1"
+    atomic_flip(f"{app}/A", "releases/r3")
+    assert wait_for(r, f"{app}/releases/r3") == f"{app}/releases/r3"
+    atomic_flip(f"{app}/current", "B")
+    assert wait_for(r, f"{app}/releases/r2") == f"{app}/releases/r2"
+
+
+def test_link_in_another_directory(impl, tmp_path):
+    """``site/current -> ../shared/A``, ``shared/A -> releases/r1``: both directories are
+    watched, an event in either expires the Resolver."""
+    (tmp_path / "shared" / "releases" / "r1").mkdir(parents=True)
+    (tmp_path / "shared" / "releases" / "r2").mkdir(parents=True)
+    (tmp_path / "site").mkdir()
+    os.symlink("releases/r1", tmp_path / "shared" / "A")
+    os.symlink("../shared/A", tmp_path / "site" / "current")
+    r = impl.Resolver(str(tmp_path / "site" / "current"), every=3600, watch=True)
+    assert r() == str(tmp_path / "shared" / "releases" / "r1")
+    assert impl.stats()["watches"] == 2
+    atomic_flip(str(tmp_path / "shared" / "A"), "releases/r2")
+    want = str(tmp_path / "shared" / "releases" / "r2")
+    assert wait_for(r, want) == want
+
+
+def test_only_concerned_resolvers_expire(impl, tmp_path):
+    """An event on one link name expires the Resolvers of that link, not their neighbours
+    in the same directory."""
+    for r in ("r1", "r2"):
+        (tmp_path / "releases" / r).mkdir(parents=True)
+    os.symlink("releases/r1", tmp_path / "one")
+    os.symlink("releases/r1", tmp_path / "two")
+    one = impl.Resolver(str(tmp_path / "one"), every=3600, watch=True)
+    two = impl.Resolver(str(tmp_path / "two"), every=3600, watch=True)
+    one(), two()
+    assert impl.stats()["watches"] == 1  # one directory, one watch descriptor
+    (tmp_path / "unrelated").mkdir()  # an event on another name in the same directory
+    atomic_flip(str(tmp_path / "one"), "releases/r2")
+    assert wait_for(one, str(tmp_path / "releases/r2")) == str(tmp_path / "releases/r2")
+    misses = impl.stats()["misses"]
+    assert two() == str(tmp_path / "releases/r1")
+    assert impl.stats()["misses"] == misses and two.events == 0
+
+
+def test_delete_then_create_again(impl, app):
+    """IN_DELETE: the link goes (on_error="raise" raises at once); IN_CREATE: it comes
+    back, and the Resolver answers at once."""
+    cur = f"{app}/current"
+    r = impl.Resolver(cur, every=3600, watch=True, on_error="raise")
+    assert r() == f"{app}/releases/r1"
+    os.unlink(cur)
+
+    def outcome():
+        try:
+            return r()
+        except FileNotFoundError:
+            return "missing"
+
+    assert wait_for(outcome, "missing") == "missing"
+    os.symlink("releases/r2", cur)
+    assert wait_for(outcome, f"{app}/releases/r2") == f"{app}/releases/r2"
+
+
+def test_missing_link_created_later(impl, app):
+    """A docroot whose link does not exist yet is watched where it will appear."""
+    r = impl.Resolver(f"{app}/next", every=3600, watch=True, on_error="passthrough")
+    assert r() == f"{app}/next"
+    os.symlink("releases/r3", f"{app}/next")
+    assert wait_for(r, f"{app}/releases/r3") == f"{app}/releases/r3"
+
+
+@pytest.mark.parametrize("how", ["move", "delete"])
+def test_directory_holding_the_link_replaced(impl, tmp_path, how):
+    """IN_MOVE_SELF / IN_DELETE_SELF: the directory that holds ``current`` is moved away
+    (or deleted) and a new one takes its place; the Resolver follows the new one."""
+    for r in ("r1", "r2"):
+        (tmp_path / "releases" / r).mkdir(parents=True)
+    holder = tmp_path / "site"
+    holder.mkdir()
+    os.symlink("../releases/r1", holder / "current")
+    r = impl.Resolver(str(holder / "current"), every=3600, watch=True)
+    assert r() == str(tmp_path / "releases" / "r1")
+    if how == "move":
+        os.rename(holder, tmp_path / "site.old")
+    else:
+        os.unlink(holder / "current")
+        os.rmdir(holder)
+    new = tmp_path / "site.new"
+    new.mkdir()
+    os.symlink("../releases/r2", new / "current")
+    os.rename(new, holder)
+    want = str(tmp_path / "releases" / "r2")
+    assert wait_for(r, want) == want
+    # and it watches the new directory: a flip there is seen too
+    atomic_flip(str(holder / "current"), "../releases/r1")
+    want = str(tmp_path / "releases" / "r1")
+    assert wait_for(r, want) == want
+    assert impl.stats()["watches"] == 1
+
+
+def test_watched_hit_issues_no_syscall(impl, app):
+    r = impl.Resolver(f"{app}/current", every=3600, watch=True)
+    r()
+    before = impl.stats()
+    for _ in range(1000):
+        r()
+    after = impl.stats()
+    assert after["syscalls"] == before["syscalls"]
+    assert after["hits"] - before["hits"] == 1000 and after["misses"] == before["misses"]
+
+
+def test_first_link_mode(impl, app):
+    r = impl.Resolver(f"{app}/current", every=3600, watch=True, use_readlink=True)
+    assert r() == f"{app}/releases/r1"
+    atomic_flip(f"{app}/current", "releases/r2")
+    assert wait_for(r, f"{app}/releases/r2") == f"{app}/releases/r2"
+
+
+def test_resolve_with_watch(impl, app):
+    """resolve(p, watch=True) is its own entry, watched; cache_info and stats say so."""
+    cur = f"{app}/current"
+    assert impl.resolve(cur, every=3600, watch=True) == f"{app}/releases/r1"
+    assert impl.resolve(cur, every=3600) == f"{app}/releases/r1"
+    assert impl.stats()["entries"] == 2 and impl.stats()["watching"]
+    rows = {row["watch"]: row for row in impl.cache_info()}
+    assert rows[True]["watching"] and not rows[False]["watching"]
+    atomic_flip(cur, "releases/r2")
+    got = wait_for(lambda: impl.resolve(cur, every=3600, watch=True), f"{app}/releases/r2")
+    assert got == f"{app}/releases/r2"
+    assert impl.resolve(cur, every=3600) == f"{app}/releases/r1"
+    rows = {row["watch"]: row for row in impl.cache_info()}
+    assert rows[True]["events"] >= 1 and rows[False]["events"] == 0
+
+
+@pytest.mark.parametrize("bad", [1, 0, "yes", None])
+def test_watch_must_be_a_bool(impl, app, bad):
+    """watch=1 is refused, before and after a watch=True entry exists (#14 item 11)."""
+    with pytest.raises(TypeError, match="watch must be True or False"):
+        impl.Resolver(f"{app}/current", watch=bad)
+    with pytest.raises(TypeError, match="watch must be True or False"):
+        impl.resolve(f"{app}/current", watch=bad)
+    impl.resolve(f"{app}/current", watch=True)
+    with pytest.raises(TypeError, match="watch must be True or False"):
+        impl.resolve(f"{app}/current", watch=bad)
+
+
+def test_no_leaked_watch_descriptors_after_clear(impl, tmp_path):
+    """clear(), eviction and a collected Resolver remove their watches (fdinfo)."""
+    dirs = []
+    for i in range(5):
+        d = tmp_path / f"site{i}"
+        (d / "releases" / "r1").mkdir(parents=True)
+        os.symlink("releases/r1", d / "current")
+        dirs.append(str(d))
+    for d in dirs:
+        impl.resolve(f"{d}/current", watch=True)
+    assert impl.stats()["watches"] == 5 and fdinfo_watches(impl) == 5
+    assert impl.clear(dirs[0]) == 1
+    assert fdinfo_watches(impl) == 4
+    impl.clear()
+    assert fdinfo_watches(impl) == 0 and impl.stats()["watches"] == 0
+    old = impl.set_maxsize(2)
+    try:
+        for d in dirs:
+            impl.resolve(f"{d}/current", watch=True)
+        assert impl.stats()["entries"] == 2 and fdinfo_watches(impl) == 2
+    finally:
+        impl.set_maxsize(old)
+        impl.clear()
+    r = impl.Resolver(f"{dirs[0]}/current", watch=True)
+    r()
+    assert fdinfo_watches(impl) == 1
+    del r  # freed by reference counting: its watch goes with it
+    assert fdinfo_watches(impl) == 0 and impl.stats()["watches"] == 0
+
+
+def test_thousand_resolvers_share_one_instance(impl, app):
+    fds_before = len(os.listdir("/proc/self/fd"))
+    rs = [impl.Resolver(f"{app}/current", every=3600, watch=True) for _ in range(1000)]
+    assert {r() for r in rs} == {f"{app}/releases/r1"}
+    fd = impl._watcher.fd
+    assert len(os.listdir("/proc/self/fd")) <= fds_before + 1  # at most the one instance
+    assert fdinfo_watches(impl) == 1 and impl.stats()["watches"] == 1
+    atomic_flip(f"{app}/current", "releases/r2")
+    want = f"{app}/releases/r2"
+    assert wait_for(lambda resolvers=rs: all(r.events for r in resolvers), True)
+    assert {r() for r in rs} == {want}
+    assert impl._watcher.fd == fd
+    del rs
+    assert fdinfo_watches(impl) == 0
+
+
+def test_threads(impl, app):
+    """Eight threads calling one watched Resolver through three flips: each sees each flip."""
+    r = impl.Resolver(f"{app}/current", every=3600, watch=True)
+    r()
+    stop = threading.Event()
+    seen = [set() for _ in range(8)]
+    errors = []
+
+    def worker(i):
+        try:
+            while not stop.is_set():
+                seen[i].add(r())
+                time.sleep(0.0002)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        for target in ("releases/r2", "releases/r3", "releases/r1"):
+            atomic_flip(f"{app}/current", target)
+            want = f"{app}/{target}"
+            assert wait_for(lambda: all(want in s for s in seen), True), target
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert not errors
+
+
+def test_asyncio(impl, app):
+    """A coroutine polling a watched Resolver between awaits sees the flip."""
+    r = impl.Resolver(f"{app}/current", every=3600, watch=True)
+
+    async def main():
+        assert r() == f"{app}/releases/r1"
+        await asyncio.get_running_loop().run_in_executor(
+            None, atomic_flip, f"{app}/current", "releases/r2")
+        end = time.monotonic() + DEADLINE
+        while r() != f"{app}/releases/r2" and time.monotonic() < end:
+            await asyncio.sleep(0.0001)
+        return r()
+
+    assert asyncio.run(main()) == f"{app}/releases/r2"
+
+
+def test_queue_overflow_expires_every_watching_resolver(impl, tmp_path, app):
+    """IN_Q_OVERFLOW: with the reader paused (the watcher's ``gate``, a test seam), more
+    events than fs.inotify.max_queued_events overflow the queue; every watching
+    Resolver expires, also those whose links did not change."""
+    other = tmp_path / "other"
+    (other / "releases" / "r1").mkdir(parents=True)
+    os.symlink("releases/r1", other / "current")
+    busy = impl.Resolver(f"{app}/current", every=3600, watch=True)
+    calm = impl.Resolver(str(other / "current"), every=3600, watch=True)
+    busy(), calm()
+    with open("/proc/sys/fs/inotify/max_queued_events") as f:
+        limit = int(f.read())
+    noise = tmp_path / "app" / "noise"
+    with impl._watcher.gate:
+        for i in range(limit // 2 + 16):  # IN_CREATE + IN_DELETE each
+            p = f"{noise}{i}"
+            os.close(os.open(p, os.O_CREAT | os.O_WRONLY))
+            os.unlink(p)
+    assert wait_for(lambda: calm.events, 1) == 1
+    misses = impl.stats()["misses"]
+    assert calm() == str(other / "releases" / "r1")
+    assert impl.stats()["misses"] == misses + 1  # it resolved again: expired by the overflow
+    assert busy.events >= 1
+    # watching goes on after an overflow
+    atomic_flip(str(other / "current"), "releases/r1/.")
+    assert wait_for(lambda: calm.events, 2) == 2
+
+
+def test_fork_child_has_its_own_instance(impl, app):
+    """A forked child never reads its parent's queue: it closes the inherited
+    descriptor, makes its own instance and thread, and sees flips through them; the
+    parent goes on getting its events."""
+    cur = f"{app}/current"
+    r = impl.Resolver(cur, every=3600, watch=True)
+    assert r() == f"{app}/releases/r1"
+    parent_fd = impl._watcher.fd
+
+    def child():
+        try:  # the parent's instance, inherited at fork, is closed in the child
+            os.fstat(parent_fd)
+            inherited = True
+        except OSError:
+            inherited = False
+        own = impl._watcher.fd == -1 and impl.stats()["watches"] == 0
+        first = r()  # expired at fork: resolves, with the child's own instance
+        own = own and impl._watcher.fd >= 0 and fdinfo_watches(impl) == 1
+        atomic_flip(cur, "releases/r2")
+        seen = wait_for(r, f"{app}/releases/r2")
+        return inherited, first, own, seen, impl.stats()["events"] > 0
+
+    inherited, first, own, seen, events = fork_call(child)
+    assert first == f"{app}/releases/r1"
+    assert seen == f"{app}/releases/r2" and events
+    assert not inherited and own  # the child's instance, not the parent's
+    # the parent got the child's flip through its own instance
+    assert wait_for(r, f"{app}/releases/r2") == f"{app}/releases/r2"
+    assert impl._watcher.fd == parent_fd
+
+
+def test_unwatchable_directory_falls_back_to_every(impl, root):
+    """A directory that cannot be watched (no read permission: EACCES, as nobody) logs
+    one WARNING; the Resolver serves within ``every``."""
+    holder = os.path.join(root, "locked")
+    for r in ("r1", "r2"):
+        os.makedirs(os.path.join(root, "releases", r))
+    os.mkdir(holder)
+    os.symlink("../releases/r1", os.path.join(holder, "current"))
+    os.chmod(holder, 0o311)  # search, no read: inotify_add_watch says EACCES
+    cur = os.path.join(holder, "current")
+
+    def child():
+        records = []
+        handler = logging.Handler()
+        handler.emit = records.append
+        logging.getLogger("realdoc").addHandler(handler)
+        r = impl.Resolver(cur, every=0.2, watch=True)
+        first = [r() for _ in range(3)]
+        watching = r.watching
+        time.sleep(0.25)
+        r()
+        return first[0], watching, [rec.getMessage() for rec in records]
+
+    try:
+        first, watching, messages = fork_call(child, as_nobody=True)
+    finally:
+        os.chmod(holder, 0o755)
+    assert first == os.path.join(root, "releases", "r1")
+    assert not watching
+    assert len(messages) == 1 and "cannot watch" in messages[0], messages
+
+
+_EMFILE_CHILD = r"""
+import ctypes, errno, json, logging, os, sys, time
+import importlib
+M = importlib.import_module(sys.argv[1])
+app = sys.argv[2]
+records = []
+class H(logging.Handler):
+    def emit(self, rec):
+        records.append(rec.getMessage())
+logging.getLogger("realdoc").addHandler(H())
+libc = ctypes.CDLL(None, use_errno=True)
+fds = []
+while len(fds) < 100000:
+    fd = libc.inotify_init1(os.O_CLOEXEC)
+    if fd < 0:
+        err = ctypes.get_errno()
+        break
+    fds.append(fd)
+r = M.Resolver(app + "/current", every=0.3, watch=True)
+out = {"errno": err, "opened": len(fds), "first": r(), "watching": r.watching,
+       "stats_watching": M.stats()["watching"]}
+tmp = app + "/current.tmp"
+os.symlink("releases/r2", tmp)
+os.rename(tmp, app + "/current")
+out["before_every"] = r()
+time.sleep(0.35)
+out["after_every"] = r()
+for _ in range(5):
+    r.refresh()
+for fd in fds:
+    os.close(fd)
+out["records"] = records
+json.dump(out, sys.stdout)
+"""
+
+
+def test_no_instance_left_falls_back_to_every(impl, app):
+    """inotify_init1 fails (EMFILE: every instance of this user is taken, in a child
+    process so the suite is unaffected): the watching Resolver serves within ``every``
+    and logs one WARNING."""
+    out = subprocess.run([sys.executable, "-c", _EMFILE_CHILD, impl.__name__, app],
+                         env=child_env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["errno"] in (errno.EMFILE, errno.ENFILE), got
+    assert got["first"] == f"{app}/releases/r1"
+    assert not got["watching"] and not got["stats_watching"]
+    assert got["before_every"] == f"{app}/releases/r1"  # no event: every decides
+    assert got["after_every"] == f"{app}/releases/r2"
+    assert len(got["records"]) == 1 and "no inotify instance" in got["records"][0], got
+
+
+_IDLE_CHILD = r"""
+import os, sys, importlib
+M = importlib.import_module(sys.argv[1])
+r = M.Resolver(sys.argv[2] + "/current", every=3600, watch=True)
+r()
+assert r.watching
+print(os.getpid(), flush=True)
+sys.stdin.readline()
+for _ in range(1000):
+    r()
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_idle_process_and_hits_make_no_syscall(impl, app, tmp_path):
+    """strace over the whole process (every thread): while idle, and over 1,000 watched
+    hits, the only syscalls are the test's own stdin/stdout traffic and strace's
+    attach artefacts (restart_syscall): the reader thread wakes for nothing."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    child = subprocess.Popen([sys.executable, "-c", _IDLE_CHILD, impl.__name__, app],
+                             env=child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    trace = str(tmp_path / "trace")  # not in the watched directory: that would be an event
+    try:
+        pid = int(child.stdout.readline())
+        strace = subprocess.Popen(["strace", "-f", "-qq", "-p", str(pid), "-o", trace],
+                                  stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)  # attached, idle
+        if strace.poll() is not None:
+            pytest.skip(f"strace cannot attach: {strace.stderr.read().strip()}")
+        child.stdin.write("\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "done"
+        time.sleep(0.5)  # idle again
+        strace.send_signal(2)
+        strace.wait(10)
+        strace.stderr.close()
+    finally:
+        child.stdin.write("\n")
+        child.stdin.close()
+        child.wait(10)
+        child.stdout.close()
+    with open(trace) as f:
+        lines = [line.split(None, 1)[1] for line in f if line.strip()]
+    unexpected = [line for line in lines
+                  if not line.startswith(("read(0,", "<... read resumed>", "write(1,",
+                                          "restart_syscall("))]
+    assert unexpected == [], unexpected
