@@ -520,3 +520,26 @@ def test_idle_process_and_hits_make_no_syscall(impl, app, tmp_path):
                   if not line.startswith(("read(0,", "<... read resumed>", "write(1,",
                                           "restart_syscall("))]
     assert unexpected == [], unexpected
+
+
+def test_event_leaves_a_process_scoped_resolver_alone(impl, app):
+    """An auto-scope Resolver watched before pin_process() switches to the process's
+    release at the pin; a later flip's event does not make it resolve again."""
+    cur = f"{app}/current"
+
+    def child():
+        from realdoc._process import pin_process
+
+        r = impl.Resolver(cur, every=3600, watch=True)
+        before = r()  # request scope for now: watched
+        watching = r.watching
+        pin_process(cur, rollover=False)
+        misses = impl.stats()["misses"]
+        atomic_flip(cur, "releases/r2")
+        wait_for(lambda: impl.stats()["events"] > 0, True)
+        time.sleep(0.05)
+        return before, watching, r(), r.effective_scope, impl.stats()["misses"] - misses
+
+    before, watching, after, scope, misses = fork_call(child)
+    assert before == after == f"{app}/releases/r1" and watching
+    assert scope == "process" and misses == 0

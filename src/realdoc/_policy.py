@@ -500,6 +500,8 @@ class ResolverViews(Generic[AnyStr]):
         """Seconds since the last good resolution (by the Resolver's clock), or None."""
         if self._value is None:
             return None
+        if self._resolved_at == math.inf:  # process scope: pinned, never resolved
+            return 0.0
         return max(self._now() - self._good_at, 0.0)
 
     @property
