@@ -4,7 +4,9 @@
 missing or unloadable extension.  ``IMPLEMENTATION`` says which one is active:
 ``"cython"`` or ``"python"``.
 
-On Linux, falling back without the opt-out warns once with RuntimeWarning,
+On Linux, falling back without the opt-out (``REALDOC_NO_EXTENSIONS=1`` at run
+time, or at build time: recorded in ``realdoc._build_info`` by ``setup.py``)
+warns once with RuntimeWarning,
 in one of two ways: the core *is not built* (no ``realdoc._fastpath`` at
 all: a pure build, or a source checkout before ``build_ext --inplace``), or
 it *failed to load* (the file is there; the loader's own error is shown).
@@ -17,6 +19,7 @@ import sys
 import warnings
 from typing import TYPE_CHECKING
 
+from . import _build_info
 from ._config import env_flag
 
 NO_EXTENSIONS = env_flag("REALDOC_NO_EXTENSIONS")
@@ -61,7 +64,7 @@ else:
         except ImportError as exc:
             from . import _fastpath_py as impl
 
-            if sys.platform.startswith("linux"):
+            if sys.platform.startswith("linux") and not _build_info.NO_EXTENSIONS:
                 warnings.warn(fallback_warning(exc), RuntimeWarning, stacklevel=2)
 
 IMPLEMENTATION = "python" if impl.__name__.endswith("_py") else "cython"
