@@ -1,0 +1,113 @@
+"""Sphinx configuration for realdoc's docs site.
+
+Build (warnings are errors, as in .ci/run)::
+
+    python3 -m pip install '.[docs]'
+    python3 -m sphinx -W --keep-going -b html docs docs/_build/html
+
+Autodoc imports the *installed* realdoc (this file does not touch sys.path);
+from a checkout with an in-place build, prefix the command with PYTHONPATH=src.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
+
+import realdoc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+project = "realdoc"
+author = "the realdoc authors"
+copyright = "2026, the realdoc authors"
+release = version = realdoc.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "myst_parser",
+]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+# _*.md are fragments included by other pages, not pages of their own.
+exclude_patterns = ["_build", "_*.md", "Thumbs.db", ".DS_Store"]
+
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "signature"
+
+html_theme = "furo"
+html_title = f"realdoc {release}"
+html_static_path: list = []
+
+# ---------------------------------------------------------------------------
+# "Syscall strategy" section of the design page: docs/design-syscalls.md when
+# it exists (the prose moved out of the _fastpath.pyx docstring), otherwise the
+# fallback fragment _design-syscalls-fallback.md.
+SYSCALLS_PAGE = "design-syscalls"
+HAVE_SYSCALLS_PAGE = os.path.exists(os.path.join(HERE, SYSCALLS_PAGE + ".md"))
+
+
+def _design_syscalls(app, docname, source):  # noqa: ARG001 (Sphinx's signature)
+    if docname != "design":
+        return
+    if HAVE_SYSCALLS_PAGE:
+        block = "```{toctree}\n:maxdepth: 2\n\n%s\n```\n" % SYSCALLS_PAGE
+    else:
+        block = "```{include} _design-syscalls-fallback.md\n```\n"
+    source[0] = source[0].replace("<!-- syscall-strategy -->", block)
+
+
+# ---------------------------------------------------------------------------
+# ``cli-help`` directive: the argparse help of ``realdoc`` or one subcommand,
+# generated from realdoc.cli.build_parser() so the CLI page cannot drift.
+class CliHelp(SphinxDirective):
+    """``.. cli-help:: [SUBCOMMAND]``: a literal block with that --help text."""
+
+    optional_arguments = 1
+    has_content = False
+
+    def run(self):
+        import argparse
+
+        from realdoc.cli import build_parser
+
+        old = os.environ.get("COLUMNS")
+        os.environ["COLUMNS"] = "88"
+        try:
+            parser = build_parser()
+            parser.prog = "realdoc"
+            if self.arguments:
+                name = self.arguments[0]
+                subparsers = [a for a in parser._actions
+                              if isinstance(a, argparse._SubParsersAction)]
+                choices = subparsers[0].choices if subparsers else {}
+                if name not in choices:
+                    raise self.error(f"cli-help: no subcommand {name!r} "
+                                     f"(have: {', '.join(choices)})")
+                parser = choices[name]
+            text = parser.format_help()
+        finally:
+            if old is None:
+                os.environ.pop("COLUMNS", None)
+            else:
+                os.environ["COLUMNS"] = old
+        block = nodes.literal_block(text, text)
+        block["language"] = "text"
+        return [block]
+
+
+def setup(app):
+    app.connect("source-read", _design_syscalls)
+    app.add_directive("cli-help", CliHelp)
+    return {"parallel_read_safe": True}
+
+
+if realdoc.implementation != "cython" and sys.platform.startswith("linux"):
+    # The reference is the same for both; say which one autodoc read.
+    print("realdoc docs: documenting the pure-Python implementation", file=sys.stderr)
