@@ -11,7 +11,10 @@ from a checkout with an in-place build, prefix the command with PYTHONPATH=src.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
+import re
 import sys
 
 from docutils import nodes
@@ -46,21 +49,34 @@ html_title = f"realdoc {release}"
 html_static_path: list = []
 
 # ---------------------------------------------------------------------------
-# "Syscall strategy" section of the design page: docs/design-syscalls.md when
-# it exists (the prose moved out of the _fastpath.pyx docstring), otherwise the
-# fallback fragment _design-syscalls-fallback.md.
-SYSCALLS_PAGE = "design-syscalls"
-HAVE_SYSCALLS_PAGE = os.path.exists(os.path.join(HERE, SYSCALLS_PAGE + ".md"))
+# The compiled core's docstrings may defer to the pure twin's ("Compiled twin of
+# ``realdoc._fastpath_py.X``, whose docstring is the contract."): render the twin's
+# docstring, the contract, followed by what the compiled one adds.
+_TWIN_POINTER = re.compile(
+    r"^Compiled twin of ``(realdoc\._fastpath_py\.[\w.]+)``, whose docstring is the contract\.\s*$")
 
 
-def _design_syscalls(app, docname, source):  # noqa: ARG001 (Sphinx's signature)
-    if docname != "design":
+def _twin_docstring(app, what, name, obj, options, lines):  # noqa: ARG001
+    short = name.rpartition(".")[2]
+    if lines and lines[0].startswith(short + "("):
+        # Cython's embedded signature, left in when the directive gives its own.
+        del lines[0]
+        while lines and not lines[0].strip():
+            del lines[0]
+    if not lines:
         return
-    if HAVE_SYSCALLS_PAGE:
-        block = "```{toctree}\n:maxdepth: 2\n\n%s\n```\n" % SYSCALLS_PAGE
-    else:
-        block = "```{include} _design-syscalls-fallback.md\n```\n"
-    source[0] = source[0].replace("<!-- syscall-strategy -->", block)
+    m = _TWIN_POINTER.match(lines[0])
+    if not m:
+        return
+    module, _, attr = m.group(1).rpartition(".")
+    twin = getattr(importlib.import_module(module), attr)
+    contract = inspect.getdoc(twin) or ""
+    rest = [line for line in lines[1:]]
+    while rest and not rest[0].strip():
+        rest.pop(0)
+    lines[:] = contract.splitlines()
+    if rest:
+        lines += ["", "*The compiled core.* " + rest[0]] + rest[1:]
 
 
 # ---------------------------------------------------------------------------
@@ -103,7 +119,7 @@ class CliHelp(SphinxDirective):
 
 
 def setup(app):
-    app.connect("source-read", _design_syscalls)
+    app.connect("autodoc-process-docstring", _twin_docstring)
     app.add_directive("cli-help", CliHelp)
     return {"parallel_read_safe": True}
 
