@@ -12,7 +12,7 @@ per 1000 calls, read as per call in the next smaller unit: ms -> us,
 us -> ns), and puts into ``extra_info`` the net ns per call (the empty
 loop's cost subtracted), the syscalls per call and how they were counted
 (``stats`` deltas for realdoc's own rows, strace for the others).  At the
-end a summary prints the tables of the README's Performance section (ns/call,
+end a summary prints the tables of docs/performance.md (ns/call,
 ratios, syscalls) and the targets met or missed; ``--realdoc-report PATH``
 also writes them as Markdown.
 

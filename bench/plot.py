@@ -2,7 +2,7 @@
 
 Needs matplotlib (``pip install 'realdoc[plot]'`` or ``pip install matplotlib``).
 
-From a benchmark run (the figures of the README tables)::
+From a benchmark run (the figures of the tables in docs/performance.md)::
 
     PYTHONPATH=src python3 -m pytest bench --benchmark-only --benchmark-json=bench.json
     PYTHONPATH=src python3 bench/plot.py bench.json -o docs/perf.png

@@ -1,6 +1,6 @@
 """Syscall counts, measured with strace in a child process between two markers.
 
-These pin the counts that README states (the table under "Design").
+These pin the counts that docs/design-syscalls.md states.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def setup_for(impl_name: str, extra: str = "") -> str:
 @pytest.fixture(scope="module")
 def docroot_tree():
     """``/tmp/rdXXXX/www/current/public/assets``: six components, one link to
-    the two-component target ``releases/r2`` (the README's docroot case)."""
+    the two-component target ``releases/r2`` (the docroot case of the docs)."""
     root = tempfile.mkdtemp(prefix="rd", dir="/tmp")
     docroot = make_docroot_tree(root)
     www = os.path.join(root, "www")
