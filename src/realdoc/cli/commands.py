@@ -13,7 +13,7 @@ error (``>/dev/full``, stdout closed) is reported in one line on stderr
 ``resolve --json`` prints one JSON object: ``path``, ``result`` and ``start`` are
 the names as str, decoded with the file system encoding and ``surrogateescape``, so
 a byte that is not UTF-8 (0xE9, say) appears as a lone surrogate escape
-(``"\udce9"``), which many JSON parsers reject or replace.  The fields
+(``"\\udce9"``), which many JSON parsers reject or replace.  The fields
 ``path_b64``, ``result_b64`` and ``start_b64`` (``null`` with ``start``) carry the
 exact bytes, standard base64 (RFC 4648, with padding): decode those to
 round-trip any name.
