@@ -79,6 +79,33 @@ def _twin_docstring(app, what, name, obj, options, lines):  # noqa: ARG001
         lines += ["", "*The compiled core.* " + rest[0]] + rest[1:]
 
 
+def _contract_of(obj):
+    """The pure twin's class that is the contract of ``obj``, or None."""
+    lines = (inspect.getdoc(obj) or "").splitlines()
+    for line in lines[:3]:  # after Cython's embedded signature, if any
+        m = _TWIN_POINTER.match(line)
+        if m:
+            module, _, attr = m.group(1).rpartition(".")
+            return getattr(importlib.import_module(module), attr)
+    if getattr(obj, "__module__", "") == "realdoc._fastpath_py":
+        return obj
+    return None
+
+
+def _twin_signature(app, what, name, obj, options, signature, return_annotation):  # noqa: ARG001
+    """A class whose contract is the twin's: its ``__init__`` signature, unannotated."""
+    if what != "class" or not inspect.isclass(obj):
+        return None
+    twin = _contract_of(obj)
+    if twin is None or "__init__" not in vars(twin):
+        return None
+    sig = inspect.signature(twin.__init__)
+    params = [p.replace(annotation=inspect.Parameter.empty)
+              for p in list(sig.parameters.values())[1:]]  # without self
+    sig = sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
+    return str(sig), None
+
+
 # ---------------------------------------------------------------------------
 # ``cli-help`` directive: the argparse help of ``realdoc`` or one subcommand,
 # generated from realdoc.cli.build_parser() so the CLI page cannot drift.
@@ -120,6 +147,7 @@ class CliHelp(SphinxDirective):
 
 def setup(app):
     app.connect("autodoc-process-docstring", _twin_docstring)
+    app.connect("autodoc-process-signature", _twin_signature)
     app.add_directive("cli-help", CliHelp)
     return {"parallel_read_safe": True}
 
