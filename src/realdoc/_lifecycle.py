@@ -47,6 +47,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
+from ._impl import realpath as _realpath  # strict, as realpath(3); os.path.realpath(strict=) is 3.10+
 from ._switch import SwitchResult, _fit_name, _remove_stale_temps, letters, lock_directory
 from ._switch import switch as _switch
 
@@ -300,7 +301,7 @@ def _layout(link: str, releases: Optional[str]) -> _Layout:
         raise OSError(errno.EINVAL, "is not a symlink", link)
     text = os.readlink(link)
     try:
-        target = os.path.realpath(link, strict=True)
+        target = _realpath(link)
     except OSError as exc:
         raise type(exc)(exc.errno, f"LINK does not lead to a release ({exc.strerror})",
                         link) from None
@@ -311,7 +312,7 @@ def _layout(link: str, releases: Optional[str]) -> _Layout:
         releases_dir = os.path.dirname(target)
     else:
         try:
-            releases_dir = os.path.realpath(releases, strict=True)
+            releases_dir = _realpath(releases)
         except OSError as exc:
             raise type(exc)(exc.errno, exc.strerror, releases) from None
         if not stat.S_ISDIR(os.stat(releases_dir).st_mode):
@@ -353,7 +354,7 @@ def _layout(link: str, releases: Optional[str]) -> _Layout:
             if not stat.S_ISLNK(os.lstat(path).st_mode):
                 letter_targets[letter] = None
                 continue
-            real = os.path.realpath(path, strict=True)
+            real = _realpath(path)
         except OSError:
             letter_targets[letter] = None
             continue
