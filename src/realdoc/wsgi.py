@@ -29,6 +29,9 @@ would stay held).  So run uWSGI with one of::
 
 Both are tested against real pyuwsgi (tests/test_wsgi.py), as is the default,
 where the reset does not happen.  realdoc does not detect the pid change itself.
+On Python 3.13, uWSGI 2.0.30 aborts every worker started with
+``--py-call-osafterfork`` ("Fatal Python error: _PyRecursiveMutex_Unlock"), with
+or without realdoc: use ``--lazy-apps`` there.
 """
 
 from __future__ import annotations
