@@ -309,14 +309,14 @@ def test_prune_renames_away_before_removing(site: pathlib.Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """The release is gone from its name before the first file of it is removed."""
     seen: List[Tuple[bool, List[str]]] = []
-    real_rmtree = shutil.rmtree
+    real_rmtree = _lifecycle._rmtree_at
 
-    def spy(path: Any, *a: Any, **kw: Any) -> None:
+    def spy(name: str, dir_fd: int) -> List[OSError]:
         seen.append((os.path.exists(site / "releases" / "r1"),
                      sorted(os.listdir(site / "releases"))))
-        real_rmtree(path, *a, **kw)
+        return real_rmtree(name, dir_fd)
 
-    monkeypatch.setattr(_lifecycle.shutil, "rmtree", spy)
+    monkeypatch.setattr(_lifecycle, "_rmtree_at", spy)
     res = realdoc.prune(site / "current", keep=0)
     assert names(res.deleted) == ["r1"]
     assert seen == [(False, [f".r1.realdoc-prune-{os.getpid()}", "r2", "r3"])]

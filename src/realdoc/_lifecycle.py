@@ -41,7 +41,6 @@ import fcntl
 import math
 import os
 import re
-import shutil
 import stat
 import time
 from dataclasses import dataclass, field
@@ -637,8 +636,8 @@ def prune(
     the lock holders from ``/proc/locks`` are named); check that every directory
     in it can be emptied (``faccessat``); rename it to ``.NAME.realdoc-prune-PID``
     in the releases directory, so a half-deleted release is never visible under
-    its name; remove that with :func:`shutil.rmtree` (the ``fd``-based version,
-    which never follows symlinks).  A failure on one release is recorded in
+    its name; remove that on descriptors (:func:`os.fwalk`, ``unlinkat``,
+    never following a symlink).  A failure on one release is recorded in
     ``errors`` and the others carry on; a rename that succeeded before a failed
     removal leaves the hidden name, which a later prune removes (as it removes any
     ``.NAME.realdoc-prune-PID`` directory whose PID is not a live process).  Under
@@ -739,12 +738,7 @@ def _delete(rel_fd: int, e: _Entry, dry_run: bool) -> Union[None, List[int], OSE
             os.rename(e.name, hidden, src_dir_fd=rel_fd, dst_dir_fd=rel_fd)
         except OSError as exc:
             return _named(exc, e.path)
-        failures: List[OSError] = []
-
-        def onerror(func: Any, path: str, exc_info: Any) -> None:
-            failures.append(exc_info[1])
-
-        shutil.rmtree(hidden, onerror=onerror, dir_fd=rel_fd)
+        failures = _rmtree_at(hidden, rel_fd)
         if failures:
             first = failures[0]
             return OSError(first.errno, f"{first.strerror} (left as {hidden!r}; a later "
@@ -752,6 +746,47 @@ def _delete(rel_fd: int, e: _Entry, dry_run: bool) -> Union[None, List[int], OSE
         return None
     finally:
         os.close(fd)
+
+
+def _rmtree_at(name: str, dir_fd: int) -> List[OSError]:
+    """Remove the directory ``name`` of ``dir_fd`` and everything in it; return the errors.
+
+    Never follows a symlink: the tree is walked with :func:`os.fwalk` on descriptors
+    (``follow_symlinks=False``), a symlink is unlinked, never entered.  What cannot be
+    removed is left and reported; the rest is removed.  (``shutil.rmtree(dir_fd=)``
+    does the same from Python 3.11 on; realdoc supports 3.9.)
+    """
+    failures: List[OSError] = []
+    try:
+        top = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      dir_fd=dir_fd)
+    except OSError as exc:
+        return [exc]
+    try:
+        for _root, dirs, files, rfd in os.fwalk(".", topdown=False, dir_fd=top,
+                                                 follow_symlinks=False,
+                                                 onerror=failures.append):
+            for entry in files:
+                try:
+                    os.unlink(entry, dir_fd=rfd)
+                except OSError as exc:
+                    failures.append(exc)
+            for entry in dirs:
+                try:
+                    if stat.S_ISLNK(os.lstat(entry, dir_fd=rfd).st_mode):
+                        os.unlink(entry, dir_fd=rfd)
+                    else:
+                        os.rmdir(entry, dir_fd=rfd)
+                except OSError as exc:
+                    failures.append(exc)
+    finally:
+        os.close(top)
+    try:
+        os.rmdir(name, dir_fd=dir_fd)
+    except OSError as exc:
+        if not failures:
+            failures.append(exc)
+    return failures
 
 
 def _named(exc: OSError, path: str) -> OSError:
@@ -803,13 +838,7 @@ def _remove_leftovers(rel_fd: int, releases_dir: str, errors: List[Dict[str, Any
                 continue
         except OSError:
             continue
-        failures: List[OSError] = []
-
-        def onerror(func: Any, path: str, exc_info: Any,
-                    failures: List[OSError] = failures) -> None:
-            failures.append(exc_info[1])
-
-        shutil.rmtree(name, onerror=onerror, dir_fd=rel_fd)
+        failures = _rmtree_at(name, rel_fd)
         path = os.path.join(releases_dir, name)
         if failures:
             errors.append({"path": path, "error": failures[0].strerror,
