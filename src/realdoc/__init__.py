@@ -37,7 +37,7 @@ from ._impl import (
 from ._process import pin_process, process_release
 from ._release import ReleaseFilter
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "NoPreviousRelease",
