@@ -22,9 +22,9 @@ import subprocess
 import sys
 from typing import Any, Callable
 
+import machinery as M
 import pytest
 
-import machinery as M
 from realdoc.testing import DeployTree
 
 HIT_CASE = [pytest.param(M.DOCROOT_CASE, id="d7-start")]

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, List
 
-import pytest
-
 import machinery as M
+import pytest
 
 CASE_IDS = [pytest.param((d, s), id=f"d{d}-{s}") for d in M.DEPTHS for s in M.SHAPES]
 

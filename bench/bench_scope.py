@@ -116,7 +116,9 @@ def run(rounds: int, number: int) -> Dict[str, Dict[str, float]]:
         mw_req = RealdocMiddleware(app_fn, content)
         assert mw_proc.resolver.effective_scope == "process"
         assert mw_req.resolver.effective_scope == "request"
-        start = (lambda *args: None)
+        def start(*args: Any) -> None:
+            return None
+
         env_a: Dict[str, Any] = {}
         env_b: Dict[str, Any] = {}
         results[f"{realdoc.implementation} middleware"] = paired(

@@ -23,9 +23,8 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Any, Dict, List, Tuple
 
-import pytest
-
 import machinery as M
+import pytest
 
 ALL_CASES = [(d, s) for d in M.DEPTHS for s in M.SHAPES]
 HITS = [c for c in M.HIT if c.key != "floor"]

@@ -33,10 +33,10 @@ try:
 except ImportError:  # a checkout without PYTHONPATH=src
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "src"))
 
-import pytest
-
 import machinery as M
+import pytest
 import summary as S
+
 from realdoc.testing.plugin import deploy_tree  # noqa: F401  (the fixture, for the bench files)
 
 BATCH = 1000  # calls per round, in every group

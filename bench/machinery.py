@@ -25,22 +25,24 @@ import sys
 from typing import Any, Dict, List, Tuple
 
 import realdoc
-from realdoc.cli.bench import DOCROOT_CASE as DOCROOT_CASE
-from realdoc.cli.bench import REFERENCES
-from realdoc.cli.bench import SHAPES as SHAPES
-from realdoc.cli.bench import Case as Case
-from realdoc.cli.bench import Contender as Contender
-from realdoc.cli.bench import LoopFn as LoopFn
-from realdoc.cli.bench import Syscalls as Syscalls
-from realdoc.cli.bench import batch_ns as batch_ns
-from realdoc.cli.bench import build_case as build_case
-from realdoc.cli.bench import count_syscalls as count_syscalls
-from realdoc.cli.bench import implementations as implementations
-from realdoc.cli.bench import machine_info as machine_info
-from realdoc.cli.bench import make_loop as make_loop
-from realdoc.cli.bench import realdoc_rows
-from realdoc.cli.bench import strace_status as strace_status
-from realdoc.cli.bench import time_loops as time_loops
+from realdoc.cli.bench import (
+    DOCROOT_CASE as DOCROOT_CASE,
+    REFERENCES,
+    SHAPES as SHAPES,
+    Case as Case,
+    Contender as Contender,
+    LoopFn as LoopFn,
+    Syscalls as Syscalls,
+    batch_ns as batch_ns,
+    build_case as build_case,
+    count_syscalls as count_syscalls,
+    implementations as implementations,
+    machine_info as machine_info,
+    make_loop as make_loop,
+    realdoc_rows,
+    strace_status as strace_status,
+    time_loops as time_loops,
+)
 
 HERE = pathlib.Path(__file__).resolve().parent
 

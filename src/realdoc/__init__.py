@@ -16,9 +16,6 @@ docroot, set by ``realdoc.wsgi`` / ``realdoc.asgi`` middleware), and
 from __future__ import annotations
 
 from ._context import docroot, join
-from ._lifecycle import NoPreviousRelease, PruneResult, Status, prune, rollback, status
-from ._switch import SwitchCheckFailed, SwitchConflict, SwitchResult
-from ._switch import switch  # the function; the module stays importable as realdoc.switch
 from ._impl import (
     IMPLEMENTATION as implementation,
     Resolver,
@@ -33,9 +30,15 @@ from ._impl import (
     set_maxsize,
     stats,
 )
-
+from ._lifecycle import NoPreviousRelease, PruneResult, Status, prune, rollback, status
 from ._process import pin_process, process_release
 from ._release import ReleaseFilter
+from ._switch import (
+    SwitchCheckFailed,
+    SwitchConflict,
+    SwitchResult,
+    switch,  # the function; the module stays importable as realdoc.switch
+)
 
 __version__ = "0.2.0.dev0"
 

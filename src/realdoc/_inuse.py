@@ -69,7 +69,8 @@ import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = [
-    "Keeper", "Mark", "held", "hold", "hold_for_life", "layout_depth", "pin", "release", "release_root",
+    "Keeper", "Mark", "held", "hold", "hold_for_life", "layout_depth", "pin", "release",
+    "release_root",
 ]
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW

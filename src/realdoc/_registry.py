@@ -17,10 +17,16 @@ import threading
 from typing import Any, Callable, Dict, Generic, List, Protocol, Tuple, TypedDict, TypeVar, Union
 
 from . import _common
-from ._scope import DEFAULT_SCOPE
 from ._policy import (
-    DEFAULT_EVERY, BytesPath, CacheInfoRow, ResolverViews, StrPath, Tally, cache_info_row,
+    DEFAULT_EVERY,
+    BytesPath,
+    CacheInfoRow,
+    ResolverViews,
+    StrPath,
+    Tally,
+    cache_info_row,
 )
+from ._scope import DEFAULT_SCOPE
 
 #: Resolvers resolve() keeps by default.
 DEFAULT_MAXSIZE = 1024

@@ -35,11 +35,11 @@ import shlex
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence
 
 import realdoc
+from realdoc._switch import SwitchCheckFailed, SwitchConflict, switch
 from realdoc.cli._output import emit, finish, report_error, write_failed
 from realdoc.cli.bench import add_parser as _add_bench
 from realdoc.cli.demo import add_parser as _add_demo
 from realdoc.cli.lifecycle import add_parser as _add_lifecycle
-from realdoc._switch import SwitchCheckFailed, SwitchConflict, switch
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -148,7 +148,8 @@ def _add_switch(subparsers: Subparsers) -> None:
 
 #: Subcommand registrations, in the order ``--help`` lists them.  Each adds its
 #: subparser and sets ``func`` (see the module docstring).
-COMMANDS: List[Callable[[Subparsers], None]] = [_add_resolve, _add_switch, _add_lifecycle, _add_demo, _add_bench]
+COMMANDS: List[Callable[[Subparsers], None]] = [
+    _add_resolve, _add_switch, _add_lifecycle, _add_demo, _add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

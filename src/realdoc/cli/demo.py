@@ -54,8 +54,18 @@ import tempfile
 import textwrap
 import threading
 import time
-from typing import (TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, Optional, Set,
-                    TextIO, Tuple)
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Set,
+    TextIO,
+    Tuple,
+)
 
 import realdoc
 

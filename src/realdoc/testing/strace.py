@@ -30,7 +30,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, List, Mapping, Optional, Tuple
 
-
 __all__ = [
     "StraceUnavailable",
     "SyscallTrace",
@@ -299,7 +298,8 @@ def _wait_attached(proc: "subprocess.Popen[bytes]", out: str, marker: str) -> No
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise StraceUnavailable(f"strace could not attach (exit {proc.returncode}): {err.strip()}")
+                raise StraceUnavailable(
+                    f"strace could not attach (exit {proc.returncode}): {err.strip()}")
             _mark(marker)
             chunk = os.pread(fd, 1 << 20, offset)
             offset += len(chunk)
