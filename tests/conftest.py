@@ -13,11 +13,10 @@ from types import ModuleType
 from typing import Dict, Iterator
 
 import pytest
+from helpers import PURE, make_link_chain
 
 from realdoc import _fastpath_py
 from realdoc._config import env_flag
-
-from helpers import PURE, make_link_chain
 
 try:
     from realdoc import _fastpath as _compiled

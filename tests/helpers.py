@@ -22,11 +22,10 @@ import warnings
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
+from reference import libc_realpath
 
 import realdoc
 from realdoc import _fastpath_py as PURE
-
-from reference import libc_realpath
 
 PATH_MAX = 4096
 NOBODY = 65534
@@ -254,7 +253,8 @@ def check_realpath(impl: Any, p: Any) -> Tuple[Any, ...]:
             res = want[0] if isinstance(p, bytes) else os.fsdecode(want[0])
             assert got == ("ok", res), f"realpath({p!r}) proc={proc}: {got!r}, glibc {want!r}"
         else:
-            assert got[0] != "ok", f"realpath({p!r}) proc={proc} = {got[1]!r}, glibc: errno {want[1]}"
+            assert got[0] != "ok", (
+                f"realpath({p!r}) proc={proc} = {got[1]!r}, glibc: errno {want[1]}")
             assert want[1] is not None
             expect_os_error(got, want[1], p)
         results.append(got)

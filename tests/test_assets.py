@@ -8,12 +8,11 @@ import pathlib
 from typing import Any, Tuple
 
 import pytest
+from helpers import fork_call
 
 import realdoc
 from realdoc.contrib import Manifest, find_asset, find_in_other_releases, hash_assets, is_hashed
 from realdoc.testing.tree import DeployTree
-
-from helpers import fork_call
 
 
 def _tree(tmp_path: pathlib.Path) -> Tuple[DeployTree, str]:

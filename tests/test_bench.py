@@ -10,12 +10,10 @@ import sys
 from typing import Any, Dict, List
 
 import pytest
+from helpers import child_env
 
 import realdoc
-from realdoc.cli import bench as B
-from realdoc.cli import main as cli_main
-
-from helpers import child_env
+from realdoc.cli import bench as B, main as cli_main
 
 #: Every row ``realdoc bench`` prints for the active implementation.
 ROW_KEYS = ["realpath", "first_link", "first_link_start", "refresh", "hit-Resolver", "hit-resolve"]

@@ -16,15 +16,19 @@ import warnings
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 import pytest
+from helpers import (
+    child_env,
+    fork_call,
+    make_link_chain,
+    make_path_of_length,
+    make_permission_tree,
+    outcome,
+    tmp_leftovers,
+)
 
 import realdoc
 from realdoc._switch import switch
 from realdoc.cli import commands as cli
-
-from helpers import (
-    child_env, fork_call, make_link_chain, make_path_of_length, make_permission_tree, outcome,
-    tmp_leftovers,
-)
 
 Arg = Union[str, bytes, "os.PathLike[str]"]
 
@@ -172,7 +176,8 @@ def test_resolve_non_utf8_name_round_trips(
 def test_resolve_use_readlink_without_start(site: pathlib.Path) -> None:
     path = site / "current" / "htdocs"
     expected = realdoc.first_link(str(path))
-    argvs: List[List[Arg]] = [["resolve", "--use-readlink", path], ["resolve", path, "--use-readlink"]]
+    argvs: List[List[Arg]] = [["resolve", "--use-readlink", path],
+                              ["resolve", path, "--use-readlink"]]
     for argv in argvs:
         proc = run(*argv)
         assert proc.returncode == 0, proc.stderr
@@ -180,7 +185,8 @@ def test_resolve_use_readlink_without_start(site: pathlib.Path) -> None:
     assert expected == f"{site}/releases/r1/htdocs"
 
 
-def test_resolve_use_readlink_with_start(site: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resolve_use_readlink_with_start(
+        site: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = str(site / "current" / "htdocs")
     expected = realdoc.first_link(path, start=str(site))
     for argv in (
@@ -192,14 +198,16 @@ def test_resolve_use_readlink_with_start(site: pathlib.Path, capsys: pytest.Capt
         assert capsys.readouterr().out == expected + "\n"
 
 
-def test_resolve_use_readlink_bad_start(site: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resolve_use_readlink_bad_start(
+        site: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = str(site / "current" / "htdocs")
     # A usage error (issue 14 item 15d): exit 2, argparse's usage line and message.
     assert cli.main(["resolve", "--use-readlink", "/nonexistent-prefix", path]) == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith("usage: ")
-    assert err.rstrip("\n").split("\n")[-1].startswith("realdoc resolve: error: --use-readlink START PATH: ")
+    assert err.rstrip("\n").split("\n")[-1].startswith(
+        "realdoc resolve: error: --use-readlink START PATH: ")
 
 
 def test_resolve_json(site: pathlib.Path) -> None:
@@ -243,7 +251,8 @@ def test_resolve_missing_path(site: pathlib.Path) -> None:
     assert "[Errno 2]" in err
 
 
-def test_resolve_json_error_is_plain(site: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resolve_json_error_is_plain(
+        site: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["resolve", "--json", str(site / "nope")]) == 1
     out, err = capsys.readouterr()
     assert out == ""
@@ -251,7 +260,8 @@ def test_resolve_json_error_is_plain(site: pathlib.Path, capsys: pytest.CaptureF
 
 
 @pytest.mark.parametrize("name", ["not-a-dir/x", "loop"])
-def test_resolve_other_errnos(site: pathlib.Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resolve_other_errnos(
+        site: pathlib.Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
     (site / "not-a-dir").write_text("")
     os.symlink("loop", site / "loop")
     path = str(site / name)
@@ -295,7 +305,8 @@ def test_switch_first_deploy(tmp_path: pathlib.Path, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().out == "old: (none)\nnew: r1\n"
 
 
-def test_switch_relative_absolute_flags(site: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_switch_relative_absolute_flags(
+        site: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     link, r2 = str(site / "current"), str(site / "releases" / "r2")
     assert cli.main(["switch", "--absolute", link, r2]) == 0
     assert os.readlink(link) == r2
@@ -320,7 +331,8 @@ def test_switch_expect_conflict_exit_3(site: pathlib.Path) -> None:
     assert os.readlink(site / "current") == "releases/r1"
 
 
-def test_switch_expect_link_missing(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_switch_expect_link_missing(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "r1").mkdir()
     argv = ["switch", str(tmp_path / "current"), str(tmp_path / "r1"), "--expect", "r0"]
     assert cli.main(argv) == 3
@@ -328,7 +340,8 @@ def test_switch_expect_link_missing(tmp_path: pathlib.Path, capsys: pytest.Captu
     assert one_line(err) and "does not exist" in err
 
 
-def test_switch_missing_target_exit_1(site: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_switch_missing_target_exit_1(
+        site: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = str(site / "releases" / "r9")
     assert cli.main(["switch", str(site / "current"), target]) == 1
     out, err = capsys.readouterr()
@@ -361,7 +374,8 @@ def test_switch_refuses_non_link_exit_1(
     assert not link.is_symlink()
 
 
-def test_switch_empty_argument_exit_1(site: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_switch_empty_argument_exit_1(
+        site: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["switch", str(site / "current"), ""]) == 1
     assert one_line(capsys.readouterr().err)
 
@@ -397,7 +411,8 @@ def test_switch_concurrent_cli_exactly_one_wins(site: pathlib.Path) -> None:
             sys.executable, "-m", "realdoc", "switch", "--expect", "releases/r1",
             str(site / "current"), str(site / "releases" / f"p{i}"),
         ]
-        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
     codes = sorted(p.wait(60) for p in procs)
     assert codes == [0, 3, 3, 3, 3, 3]
 
@@ -429,7 +444,8 @@ def test_permission_denied_cli_and_switch(root):
 
     def child() -> list:
         out = []
-        for argv in (["resolve", f"{root}/priv/x"], ["resolve", "--use-readlink", f"{root}/priv/x/y"],
+        for argv in (["resolve", f"{root}/priv/x"],
+                     ["resolve", "--use-readlink", f"{root}/priv/x/y"],
                      ["resolve", "--json", f"{root}/priv/x/y/z"]):
             err = io.StringIO()
             so = io.StringIO()
@@ -529,8 +545,10 @@ def test_cli_resolution_errors(site_paths, chain10k):
     one_error_line(proc.stderr, b"realdoc: cannot resolve ")
     # START and PATH that do not fit together are usage errors (exit 2, issue 14 item 15d)
     usage = [
-        (["resolve", "--use-readlink", "relative", site_paths["docroot"]], "start must be an absolute path, got 'relative'"),
-        (["resolve", "--use-readlink", f"{root}/cur", site_paths["docroot"]], "is not a component-wise prefix"),
+        (["resolve", "--use-readlink", "relative", site_paths["docroot"]],
+         "start must be an absolute path, got 'relative'"),
+        (["resolve", "--use-readlink", f"{root}/cur", site_paths["docroot"]],
+         "is not a component-wise prefix"),
         (["resolve", "--use-readlink", "/", "relative/path"], "start needs an absolute path"),
     ]
     for argv, tail in usage:

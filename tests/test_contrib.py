@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
 import pathlib
 import threading
 import time
@@ -21,14 +20,12 @@ from typing import Any, Callable, Iterator, List
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
+from helpers import fork_call
+from test_servers import Tally, _free_port, hammer
 
-import realdoc
 from realdoc import asgi, wsgi
 from realdoc.testing.strace import in_ci
 from realdoc.testing.tree import DeployTree, Flipper
-
-from helpers import fork_call
-from test_servers import Tally, _free_port, hammer
 
 pytestmark = pytest.mark.servers
 

@@ -11,12 +11,22 @@ import time
 from typing import Any, Callable, Dict
 
 import pytest
-
 from conftest import _module
 from helpers import (
-    PATH_MAX, PURE, PathLike, agree, check_realpath, child_env, expect_os_error, fork_call,
-    make_dirs_beyond_path_max, make_docroot_tree, make_link_chain, make_path_of_length,
-    make_permission_tree, outcome,
+    PATH_MAX,
+    PURE,
+    PathLike,
+    agree,
+    check_realpath,
+    child_env,
+    expect_os_error,
+    fork_call,
+    make_dirs_beyond_path_max,
+    make_docroot_tree,
+    make_link_chain,
+    make_path_of_length,
+    make_permission_tree,
+    outcome,
 )
 from reference import libc_realpath
 
@@ -50,7 +60,8 @@ def test_realpath_same_answer_with_and_without_proc(impl, tree, features):
     root, www, docroot = tree
     impl.set_features(**features)
     for p in [docroot, str(www / "current"), str(www / "current/"), str(www / "current/public/.."),
-              str(www / "current/public/../../r1/public"), str(www / "current/public/index.html"), str(root)]:
+              str(www / "current/public/../../r1/public"), str(www / "current/public/index.html"),
+              str(root)]:
         assert impl.realpath(p) == os.path.realpath(p), p
 
 
@@ -341,7 +352,8 @@ def test_none(impl, call, argname, none_ok):
 
 @pytest.mark.usefixtures("watchdog")
 @pytest.mark.parametrize("call,argname,none_ok", PATH_CALLS)
-@pytest.mark.parametrize("value", ["/tm\0p", b"/tmp\0", PathLike("\0")], ids=["str", "bytes", "pathlike"])
+@pytest.mark.parametrize("value", ["/tm\0p", b"/tmp\0", PathLike("\0")],
+                         ids=["str", "bytes", "pathlike"])
 def test_nul_bytes(impl, call, argname, none_ok, value):
     got = agree(impl, lambda m: call(m, value))
     assert got == ("ValueError", f"{argname} contains an embedded null byte"), got
@@ -357,7 +369,8 @@ def test_unencodable_str_is_a_value_error(impl, call, argname, none_ok):
 
 @pytest.mark.usefixtures("watchdog")
 def test_str_subclass_and_pathlike_accepted(impl, site_paths):
-    for value in (StrSub(site_paths["docroot"]), PathLike(site_paths["docroot"]), pathlib.Path(site_paths["docroot"])):
+    for value in (StrSub(site_paths["docroot"]), PathLike(site_paths["docroot"]),
+                  pathlib.Path(site_paths["docroot"])):
         assert agree(impl, lambda m: m.realpath(value)) == ("ok", site_paths["r1"])
         assert agree(impl, lambda m: m.Resolver(value)()) == ("ok", site_paths["r1"])
         assert agree(impl, lambda m: m.resolve(value)) == ("ok", site_paths["r1"])
@@ -598,10 +611,12 @@ def _permission_checks(impl_name: str, root: str) -> list:
             for proc in (True, False):
                 impl.set_features(proc=proc)
                 pure.set_features(proc=proc)
-                out.append((p, proc, "realpath", want, outcome(impl.realpath, p), outcome(pure.realpath, p)))
+                out.append((p, proc, "realpath", want, outcome(impl.realpath, p),
+                            outcome(pure.realpath, p)))
             impl.set_features(proc=True)
             pure.set_features(proc=True)
-            out.append((p, None, "first_link", None, outcome(impl.first_link, p), outcome(pure.first_link, p)))
+            out.append((p, None, "first_link", None, outcome(impl.first_link, p),
+                        outcome(pure.first_link, p)))
             for on_error in ("raise", "passthrough"):
                 got = outcome(lambda: impl.Resolver(p, every=0, on_error=on_error)())
                 twin = outcome(lambda: pure.Resolver(p, every=0, on_error=on_error)())
@@ -668,7 +683,8 @@ def test_proc_paths(impl, root):
             "/proc/self/root/proc/self/root/tmp", "/proc/self/exe", "/proc/self/exe/",
             "/proc/self/exe/..", "/proc/thread-self/cwd", f"{task}/cwd/..", f"{task}/root/tmp",
             "/proc/self/fd", f"/proc/self/fd/{fds['dir']}", f"{task}/fd/{fds['dir']}",
-            f"{task}/fd/{fds['dir']}/a/b/c/d", f"/proc/self/fd/{fds['file']}", f"{task}/fd/{fds['file']}",
+            f"{task}/fd/{fds['dir']}/a/b/c/d", f"/proc/self/fd/{fds['file']}",
+            f"{task}/fd/{fds['file']}",
             f"{task}/fd/{fds['file']}/", f"/proc/self/fd/{fds['pipe']}", f"{task}/fd/{fds['pipe']}",
             f"{task}/fd/{fds['socket']}", f"/proc/self/fd/{fds['deleted_dir']}",
             f"{task}/fd/{fds['deleted_dir']}", f"{task}/fd/{fds['deleted_dir']}/",
@@ -742,8 +758,10 @@ def test_deleted_cwd(impl, root):
                 out.append((p, proc, want, outcome(m.realpath, p), outcome(PURE.realpath, p)))
             m.set_features(proc=True)
             PURE.set_features(proc=True)
-        fl = [(p, outcome(m.first_link, p), outcome(PURE.first_link, p)) for p in (".", "x", "../..")]
-        res = [outcome(lambda: m.Resolver(".", every=0, on_error=oe)()) for oe in ("raise", "stale", "passthrough")]
+        fl = [(p, outcome(m.first_link, p), outcome(PURE.first_link, p))
+              for p in (".", "x", "../..")]
+        res = [outcome(lambda: m.Resolver(".", every=0, on_error=oe)())
+               for oe in ("raise", "stale", "passthrough")]
         return [out, fl, res]
 
     out, fl, res = _in_deleted_cwd(root, checks)
@@ -783,7 +801,8 @@ def test_deleted_cwd_relative_path_climbing_out(impl, root):
 
     for p, proc, want, got in _in_deleted_cwd(root, checks):
         assert want == (None, errno.ENOENT)
-        assert got[0] != "ok", f"realpath({p!r}) from a deleted cwd, proc={proc}: {got[1]!r}, glibc ENOENT"
+        assert got[0] != "ok", (
+            f"realpath({p!r}) from a deleted cwd, proc={proc}: {got[1]!r}, glibc ENOENT")
         expect_os_error(got, errno.ENOENT, p)
 
 
@@ -1020,7 +1039,7 @@ def test_a_working_directory_past_path_max_is_glibc_s(impl, tmp_path):
 
     cwd_len, results = fork_call(child)
     assert cwd_len == 4438
-    for p, ours, libc, fl in results:
+    for p, ours, libc, _fl in results:
         assert ours == libc, p
     by_case = {p: (ours, fl) for p, ours, libc, fl in results}
     climbed = by_case["../" * 20][0]

@@ -15,10 +15,9 @@ import time
 from typing import Any, List
 
 import pytest
+from helpers import child_env
 
 from realdoc.cli import demo
-
-from helpers import child_env
 
 
 @pytest.fixture

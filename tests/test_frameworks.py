@@ -34,11 +34,11 @@ from typing import Callable, Dict, List, NamedTuple, Set, Tuple
 from urllib.parse import urlsplit
 
 import pytest
+from test_rollover import LAG_SLACK, RolloverTally, start_server, storm
+from test_servers import Server, hammer
 
 from realdoc.testing.strace import in_ci
 from realdoc.testing.tree import DeployTree
-from test_rollover import LAG_SLACK, RolloverTally, start_server, storm
-from test_servers import Server, hammer
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))

@@ -10,10 +10,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REQUIRE_EXTENSIONS, _compiled
+from helpers import child_env
 
 import realdoc
-from conftest import _compiled, REQUIRE_EXTENSIONS
-from helpers import child_env
 
 
 def implementation_with(value):

@@ -25,14 +25,13 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
+from helpers import NOBODY, child_env, fork_call
 
 import realdoc
 from realdoc import _inuse, _lifecycle
 from realdoc._lifecycle import NoPreviousRelease, natural_key
 from realdoc.cli.commands import main
 from realdoc.testing.tree import DeployTree
-
-from helpers import NOBODY, child_env, fork_call
 
 APPS = pathlib.Path(__file__).resolve().parent / "apps"
 

@@ -28,9 +28,9 @@ import tracemalloc
 from typing import Any, Dict
 
 import pytest
+from reference import rss
 
 from realdoc._config import env_flag
-from reference import rss
 
 HARDENING = env_flag("REALDOC_HARDENING")
 TRACED_BOUND = 64 * 1024

@@ -19,7 +19,6 @@ import zipfile
 from typing import Any, Dict
 
 import pytest
-
 from helpers import child_env
 
 

@@ -7,10 +7,10 @@ import shutil
 import sys
 import tempfile
 
-from hypothesis import HealthCheck, example, given, settings, strategies as st
-
 from conftest import _module
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 from reference import libc_realpath, ref_first_link
+
 
 def outcome(fn, p):
     try:
@@ -55,7 +55,8 @@ def build(root: str, spec) -> None:
                 with open(p, "w") as f:
                     f.write("x")
             else:
-                os.symlink(target.replace("ABS", root, 1) if target.startswith("ABS") else target, p)
+                os.symlink(target.replace("ABS", root, 1) if target.startswith("ABS") else target,
+                           p)
         except OSError:
             pass  # parent is a file or a link, or the name exists: skip
 
@@ -71,7 +72,8 @@ def make_path(root: str, q) -> bytes:
 
 
 SETTINGS = settings(max_examples=120, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+                    suppress_health_check=[HealthCheck.too_slow,
+                                           HealthCheck.function_scoped_fixture])
 
 
 @SETTINGS
@@ -144,7 +146,8 @@ def test_first_link_matches_reference_and_twin(spec, queries):
         shutil.rmtree(root)
 
 
-TARGETS = ["releases/r1", "releases/r2", "A", "B", "ABS/releases/r1", "ABS/B", "./releases/../releases/r2",
+TARGETS = ["releases/r1", "releases/r2", "A", "B", "ABS/releases/r1", "ABS/B",
+           "./releases/../releases/r2",
            "nowhere", "releases/r1/file", "../www/releases/r2", "current"]
 
 

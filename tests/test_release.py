@@ -18,14 +18,13 @@ from typing import Any, Iterator, List, Tuple
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
+from helpers import fork_call
 
 import realdoc
 from realdoc import asgi, wsgi
 from realdoc._release import header_option, header_value, release_name
 from realdoc.testing.strace import in_ci
 from realdoc.testing.tree import DeployTree
-
-from helpers import fork_call
 
 
 class _Records(logging.Handler):

@@ -17,14 +17,20 @@ import time
 import weakref
 
 import pytest
-
 from conftest import _module
 from helpers import (
-    PURE, agree, expect_os_error, fork_call, make_dirs_beyond_path_max, make_docroot_tree,
-    make_permission_tree, outcome,
+    PURE,
+    agree,
+    expect_os_error,
+    fork_call,
+    make_dirs_beyond_path_max,
+    make_docroot_tree,
+    make_permission_tree,
+    outcome,
 )
-from realdoc._registry import registry_key
 from reference import libc_realpath
+
+from realdoc._registry import registry_key
 
 
 class Clock:
@@ -444,7 +450,8 @@ def test_every_wrong_type(impl, site_paths, value):
     for call in (lambda m: m.Resolver(site_paths["docroot"], every=value),
                  lambda m: m.resolve(site_paths["docroot"], every=value)):
         got = agree(impl, call)
-        assert got == ("TypeError", f"every must be a number of seconds, not {type(value).__name__}")
+        assert got == ("TypeError",
+                       f"every must be a number of seconds, not {type(value).__name__}")
 
 
 @pytest.mark.usefixtures("watchdog")
@@ -471,7 +478,8 @@ def test_resolve_unhashable_option_names_the_option(impl, site_paths, option, va
 
 @pytest.mark.usefixtures("watchdog")
 def test_every_huge_and_infinite(impl, site_paths):
-    assert agree(impl, lambda m: m.Resolver(site_paths["docroot"], every=math.inf)()) == ("ok", site_paths["r1"])
+    assert agree(impl, lambda m: m.Resolver(site_paths["docroot"], every=math.inf)()) == (
+        "ok", site_paths["r1"])
     # an int too large for a float: both implementations answer the same way
     kinds = []
     for m in (impl, PURE):
@@ -563,7 +571,8 @@ def test_set_maxsize_huge_agrees(impl):
 
 @pytest.mark.usefixtures("watchdog")
 def test_set_features_bad_names_and_introspection_arguments(impl):
-    assert agree(impl, lambda m: m.set_features(foo=True)) == ("ValueError", "unknown feature 'foo'")
+    assert agree(impl, lambda m: m.set_features(foo=True)) == (
+        "ValueError", "unknown feature 'foo'")
     for fn in ("stats", "cache_info", "features", "get_maxsize", "set_features"):
         for m in (impl, PURE):  # the messages are the interpreter's own: they differ
             with pytest.raises(TypeError):
@@ -645,7 +654,8 @@ def test_docroot_link_flipped_to_a_file(impl, site_paths):
 
     for m in (impl, PURE):
         flip("releases/r1")
-        rs = {oe: m.Resolver(docroot, every=0, on_error=oe) for oe in ("stale", "raise", "passthrough")}
+        rs = {oe: m.Resolver(docroot, every=0, on_error=oe)
+              for oe in ("stale", "raise", "passthrough")}
         for mode in (True,):
             rs["first_link"] = m.Resolver(docroot, every=0, use_readlink=mode, on_error="raise")
         assert [r() for r in rs.values()] == [site_paths["r1"]] * 4

@@ -28,9 +28,9 @@ import time
 from typing import Dict, List, Optional, Set, Tuple
 
 import pytest
+from test_servers import APPS, Server, Tally, hammer
 
 from realdoc.testing.tree import DeployTree
-from test_servers import APPS, Server, Tally, hammer
 
 sys.path.insert(0, str(APPS))
 from rollapp_tree import make_tree  # noqa: E402

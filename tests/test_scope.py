@@ -12,13 +12,12 @@ import pathlib
 from typing import Any, Dict, Tuple
 
 import pytest
+from helpers import fork_call
 
 import realdoc
 from realdoc import _config
 from realdoc.asgi import RealdocMiddleware as AsgiMiddleware
 from realdoc.wsgi import RealdocMiddleware as WsgiMiddleware
-
-from helpers import fork_call
 
 
 def make_deploy(root: pathlib.Path) -> Tuple[str, str, str, str]:

@@ -28,10 +28,9 @@ import time
 from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
+from helpers import child_env
 
 from realdoc.testing.tree import DeployTree, Flipper
-
-from helpers import child_env
 
 pytestmark = pytest.mark.servers
 

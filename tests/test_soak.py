@@ -34,11 +34,10 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
+from reference import rss
 
 from realdoc._config import env_flag
 from realdoc.testing.tree import DeployTree, Flipper
-
-from reference import rss
 
 HARDENING = env_flag("REALDOC_HARDENING")
 SHORT_SECONDS = 2.5

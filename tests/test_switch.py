@@ -13,10 +13,9 @@ import threading
 from typing import List, Optional
 
 import pytest
+from helpers import PathLike, child_env, fork_call, outcome, tmp_leftovers
 
 from realdoc._switch import SwitchConflict, SwitchResult, switch
-
-from helpers import PathLike, child_env, fork_call, outcome, tmp_leftovers
 
 
 @pytest.fixture
@@ -112,7 +111,8 @@ def test_default_relative_when_under_link_dir(site: pathlib.Path) -> None:
     assert switch(site / "current", site / "releases" / "r1").new == "releases/r1"
 
 
-def test_default_absolute_when_outside(site: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_default_absolute_when_outside(
+        site: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     elsewhere = tmp_path_factory.mktemp("elsewhere").resolve()
     res = switch(site / "current", elsewhere)
     assert res.new == str(elsewhere)
@@ -306,7 +306,8 @@ def test_expect_match_raw_text(site: pathlib.Path) -> None:
 def test_expect_match_same_real_path(site: pathlib.Path) -> None:
     """A different spelling of the same directory matches too."""
     os.symlink("releases/r1", site / "current")
-    switch(site / "current", site / "releases" / "r2", expect=site / "releases" / ".." / "releases" / "r1")
+    switch(site / "current", site / "releases" / "r2",
+           expect=site / "releases" / ".." / "releases" / "r1")
     assert os.readlink(site / "current") == "releases/r2"
 
 
@@ -316,7 +317,8 @@ def test_expect_mismatch(site: pathlib.Path) -> None:
         switch(site / "current", site / "releases" / "r3", expect="releases/r2")
     exc = info.value
     assert isinstance(exc, RuntimeError)
-    assert (exc.link, exc.expected, exc.actual) == (str(site / "current"), "releases/r2", "releases/r1")
+    assert (exc.link, exc.expected, exc.actual) == (
+        str(site / "current"), "releases/r2", "releases/r1")
     assert "releases/r2" in str(exc) and "releases/r1" in str(exc)
     assert os.readlink(site / "current") == "releases/r1"
     assert leftovers(site) == []
@@ -413,7 +415,8 @@ def test_cas_processes_exactly_one_wins(site: pathlib.Path) -> None:
         (site / "releases" / f"p{i}").mkdir()
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-c", code, str(site / "current"), str(site / "releases" / f"p{i}")],
+                [sys.executable, "-c", code, str(site / "current"),
+                 str(site / "releases" / f"p{i}")],
                 stdin=subprocess.PIPE,
                 env=env,
             )
@@ -497,7 +500,8 @@ def test_ab_expect(site: pathlib.Path) -> None:
     assert info.value.actual == "releases/r1"
     assert os.readlink(site / "current") == "A"
     assert not os.path.lexists(site / "B")
-    res = switch(site / "current", site / "releases" / "r2", ab=True, expect=site / "releases" / "r1")
+    res = switch(site / "current", site / "releases" / "r2", ab=True,
+                 expect=site / "releases" / "r1")
     assert res.letter == "B"
 
 
@@ -544,13 +548,16 @@ def test_ab_no_temp_left_when_second_rename_fails(
 
 @pytest.mark.usefixtures("watchdog")
 @pytest.mark.parametrize("kwargs,exc,msg", [
-    (dict(link=b"/x/current", target="/x"), TypeError, "link must be str or os.PathLike, not bytes"),
-    (dict(link=PathLike(b"/x/current"), target="/x"), TypeError, "link must be a str path, not bytes"),
+    (dict(link=b"/x/current", target="/x"), TypeError,
+     "link must be str or os.PathLike, not bytes"),
+    (dict(link=PathLike(b"/x/current"), target="/x"), TypeError,
+     "link must be a str path, not bytes"),
     (dict(link=None, target="/x"), TypeError, "link must be str or os.PathLike, not NoneType"),
     (dict(link="/x/current", target=1), TypeError, "target must be str or os.PathLike, not int"),
     (dict(link="/x/current", target="/x", expect=b"r1"), TypeError,
      "expect must be str or os.PathLike, not bytes"),
-    (dict(link="/x/current", target="/x", relative=1), TypeError, "relative must be a bool or None, not int"),
+    (dict(link="/x/current", target="/x", relative=1), TypeError,
+     "relative must be a bool or None, not int"),
     (dict(link="/x/current", target="/x", ab="yes"), TypeError, "ab must be a bool, not str"),
     (dict(link="/x/current", target="/x", allow_missing=None), TypeError,
      "allow_missing must be a bool, not NoneType"),
@@ -577,7 +584,8 @@ def test_switch_file_system_errors(deploy):
         (dict(link=f"{d}/current", target=f"{d}/releases/r9"), errno.ENOENT, f"{d}/releases/r9"),
         (dict(link=f"{d}/afile/current", target=f"{d}/releases/r2"), errno.ENOTDIR, f"{d}/afile"),
         (dict(link=f"{d}/" + "l" * 256, target=f"{d}/releases/r2"), errno.ENAMETOOLONG, None),
-        (dict(link=f"{d}/current", target=f"{d}/" + "t" * 256), errno.ENAMETOOLONG, f"{d}/" + "t" * 256),
+        (dict(link=f"{d}/current", target=f"{d}/" + "t" * 256), errno.ENAMETOOLONG,
+         f"{d}/" + "t" * 256),
     ]
     for kwargs, code, filename in cases:
         got = outcome(lambda: switch(**kwargs))
@@ -679,7 +687,8 @@ def test_ab_migrates_a_0_1_0_staging_link_off_current_letter(site: pathlib.Path)
     """0.1.0 left ``staging -> A`` shared with current: the next switch moves it to staging.A."""
     switch(site / "current", site / "releases" / "r1", ab=True)
     os.symlink("A", site / "staging")
-    res = switch(site / "staging", site / "releases" / "r2", ab=True, expect=site / "releases" / "r1")
+    res = switch(site / "staging", site / "releases" / "r2", ab=True,
+                 expect=site / "releases" / "r1")
     assert res.letter == "staging.A"
     assert os.readlink(site / "A") == "releases/r1"  # current still serves r1
     assert (site / "current" / ".").resolve() == site / "releases" / "r1"

@@ -11,8 +11,8 @@ import os
 import tempfile
 
 import pytest
-
 from helpers import child_env, make_docroot_tree
+
 from realdoc.testing import count_syscalls_in_child
 from realdoc.testing.plugin import require_strace
 
@@ -73,7 +73,8 @@ def test_realpath_never_more_syscalls_than_libc(docroot_tree, impl):
     root, www, docroot = docroot_tree
     # short and long, one link, two-level, dots, and no link at all
     paths = [docroot, root, os.path.join(www, "current"), os.path.join(www, "chain"),
-             os.path.join(www, "chain/public/assets"), os.path.join(www, "current/public/../public/"),
+             os.path.join(www, "chain/public/assets"),
+             os.path.join(www, "current/public/../public/"),
              "/"]
     for p in paths:
         ours = counts("M.realpath(P)", setup_for(impl_name, f"P = {p!r}\nM.realpath(P)"))

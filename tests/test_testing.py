@@ -14,8 +14,6 @@ from typing import Callable, Iterator, List, Optional, Union
 import pytest
 
 import realdoc
-from realdoc.testing.tree import DeployTree, Flipper
-from realdoc.testing.strace import _between_markers
 from realdoc.testing import (
     SyscallTrace,
     count_syscalls,
@@ -23,6 +21,8 @@ from realdoc.testing import (
     strace_available,
 )
 from realdoc.testing.plugin import require_strace
+from realdoc.testing.strace import _between_markers
+from realdoc.testing.tree import DeployTree, Flipper
 
 # x86_64 glibc issues readlink(2); other architectures only have readlinkat(2).
 READLINK = ("readlink", "readlinkat")
@@ -199,7 +199,7 @@ _TRACE = """\
 100   newfstatat(AT_FDCWD, "/m/END-x", 0x7ffd, 0) = -1 ENOENT (No such file or directory)
 100   readlink("/after", "t", 4096) = 1
 101   +++ exited with 0 +++
-"""
+"""  # noqa: E501 (a verbatim strace line)
 
 
 def test_between_markers_parses_strace_output() -> None:

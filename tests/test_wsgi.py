@@ -14,13 +14,12 @@ import wsgiref.util
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import pytest
+from helpers import child_env
 
 import realdoc
 from realdoc import asgi, wsgi
 from realdoc._context import docroot, join
 from realdoc.testing.tree import DeployTree
-
-from helpers import child_env
 
 MIDDLEWARES = [
     pytest.param(wsgi.RealdocMiddleware, id="wsgi"),
@@ -670,7 +669,8 @@ def _sendfile_calls(trace: pathlib.Path, size: int) -> int:
 
 
 @pytest.mark.servers
-def test_uwsgi_keeps_sendfile_behind_the_middleware(tree: DeployTree, tmp_path: pathlib.Path) -> None:
+def test_uwsgi_keeps_sendfile_behind_the_middleware(
+        tree: DeployTree, tmp_path: pathlib.Path) -> None:
     """Item 5: under real uWSGI, /sendfile through realdoc still uses sendfile(2).
 
     The 0.1.0 shape (the result wrapped in a _PinnedIterable) is served too and must

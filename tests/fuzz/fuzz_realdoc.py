@@ -47,7 +47,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from reference import libc_realpath, ref_first_link  # noqa: E402
 
 from realdoc import _fastpath_py as P
-
 from realdoc._context import join as _join
 
 PATH_MAX = 4096
@@ -475,15 +474,17 @@ def check_one(data: bytes) -> None:
 
 
 def main(argv: List[str]) -> None:
-    import atheris  # only the fuzzer needs it
     import logging
+
+    import atheris  # only the fuzzer needs it
 
     logging.getLogger("realdoc").disabled = True  # failure episodes are expected here
     # Instrument only what is worth coverage feedback: this harness and realdoc's
     # Python code (the pure twin mirrors the compiled core branch for branch).
     # instrument_all() would also patch the whole standard library (~30 s).
-    import realdoc._common
     import types
+
+    import realdoc._common
 
     mods = [sys.modules[__name__], P, realdoc._common, sys.modules[_join.__module__]]
     for mod in mods:

@@ -177,7 +177,8 @@ def judge(xml_path: str) -> int:
         frames = []
         for stack in err.iter("stack"):
             for fr in stack.iter("frame"):
-                frames.append((fr.findtext("fn") or "?", os.path.basename(fr.findtext("obj") or "?"),
+                frames.append((fr.findtext("fn") or "?",
+                               os.path.basename(fr.findtext("obj") or "?"),
                                fr.findtext("file"), fr.findtext("line")))
         kind = err.findtext("kind") or "?"
         if any(any(o in obj for o in OURS) or fn.startswith(OUR_FUNCS) for fn, obj, _, _ in frames):
