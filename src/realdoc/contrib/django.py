@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.views import static  # type: ignore[import-untyped]
+from django.views import static
 
 from .._assets import find_in_other_releases
 from .._context import docroot, join
@@ -50,7 +50,7 @@ _CLASS: Any = None
 def _whitenoise_middleware() -> Any:
     global _CLASS
     if _CLASS is None:
-        from whitenoise import middleware  # type: ignore[import-untyped]
+        from whitenoise import middleware
 
         _CLASS = type("WhiteNoiseMiddleware", (_Lookup, middleware.WhiteNoiseMiddleware),
                       {"__module__": __name__, "__doc__": _Lookup.__doc__,
