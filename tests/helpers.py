@@ -260,3 +260,11 @@ def check_realpath(impl: Any, p: Any) -> Tuple[Any, ...]:
         results.append(got)
     assert results[0] == results[1], f"/proc route and walk differ for {p!r}: {results}"
     return results[0]
+
+
+def ignore_start_response(status: str, headers: List[Tuple[str, str]],
+                          exc_info: Any = None) -> Callable[[bytes], object]:
+    """A WSGI ``start_response`` for calls whose status and headers a test does not check.
+
+    Returns a ``write`` callable that drops what it is given."""
+    return lambda data: None

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import warnings
-from typing import Any, Callable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import pytest
 from helpers import (
@@ -439,7 +439,7 @@ def one_error_line(stderr: bytes, prefix: bytes) -> str:
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_permission_denied_cli_and_switch(root):
+def test_permission_denied_cli_and_switch(root: str) -> None:
     make_permission_tree(root)
 
     def child() -> list:
@@ -467,7 +467,7 @@ def test_permission_denied_cli_and_switch(root):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_deleted_cwd_cli(root):
+def test_deleted_cwd_cli(root: str) -> None:
     os.makedirs(f"{root}/gone")
 
     def pre() -> None:
@@ -484,7 +484,7 @@ def test_deleted_cwd_cli(root):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_docroot_that_is_a_file_cli(site_paths):
+def test_docroot_that_is_a_file_cli(site_paths: Dict[str, str]) -> None:
     proc = run_cli("resolve", site_paths["file"] + "/")
     assert proc.returncode == 1 and proc.stdout == b""
     one_error_line(proc.stderr, b"realdoc: cannot resolve ")
@@ -500,7 +500,7 @@ CLI_USAGE = [
 
 @pytest.mark.usefixtures("watchdog")
 @pytest.mark.parametrize("argv", CLI_USAGE, ids=lambda a: " ".join(a) or "(none)")
-def test_cli_usage_errors(argv):
+def test_cli_usage_errors(argv: Any) -> None:
     proc = run_cli(*argv)
     assert proc.returncode == 2, proc
     assert proc.stdout == b""
@@ -510,7 +510,7 @@ def test_cli_usage_errors(argv):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_cli_resolution_errors(site_paths, chain10k):
+def test_cli_resolution_errors(site_paths: Dict[str, str], chain10k: str) -> None:
     root = site_paths["root"]
     top41 = make_link_chain(root, 41)
     top10k = chain10k
@@ -561,7 +561,7 @@ def test_cli_resolution_errors(site_paths, chain10k):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_cli_non_utf8_and_long_paths(site_paths):
+def test_cli_non_utf8_and_long_paths(site_paths: Dict[str, str]) -> None:
     root = os.fsencode(site_paths["root"])
     os.makedirs(root + b"/rel-caf\xe9/d\xff")
     os.symlink(b"rel-caf\xe9", root + b"/cur\xfe")
@@ -580,7 +580,7 @@ def test_cli_non_utf8_and_long_paths(site_paths):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_cli_switch_errors(deploy):
+def test_cli_switch_errors(deploy: str) -> None:
     d = deploy
     cases = [
         (["switch", f"{d}/current", f"{d}/releases/r9"], 1, "realdoc: cannot switch "),

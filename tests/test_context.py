@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterable, List
 
 import pytest
+from helpers import ignore_start_response
 
 from realdoc import asgi, wsgi
 from realdoc._context import docroot, join
@@ -69,7 +70,7 @@ def test_wsgi_docroot_is_per_thread(trees: List[DeployTree]) -> None:
         return app
 
     mws = [wsgi.RealdocMiddleware(make_app(i), trees[i].docroot) for i in (0, 1)]
-    threads = [threading.Thread(target=lambda i=i: list(mws[i]({}, lambda s, h: None)))
+    threads = [threading.Thread(target=lambda i=i: list(mws[i]({}, ignore_start_response)))
                for i in (0, 1)]
     for t in threads:
         t.start()
@@ -90,7 +91,7 @@ def test_wsgi_reused_thread_never_sees_a_stale_value(trees: List[DeployTree]) ->
     mw = wsgi.RealdocMiddleware(app, trees[0].docroot)
 
     def request() -> bytes:
-        it = mw({}, lambda s, h: None)
+        it = mw({}, ignore_start_response)
         try:
             return b"".join(it)
         finally:
@@ -116,7 +117,7 @@ def test_wsgi_app_exception_resets_the_value(trees: List[DeployTree]) -> None:
 
     mw = wsgi.RealdocMiddleware(app, trees[0].docroot)
     with pytest.raises(RuntimeError):
-        mw({}, lambda s, h: None)
+        mw({}, ignore_start_response)
     with pytest.raises(LookupError):
         docroot()
 
@@ -268,7 +269,7 @@ def test_join_with_the_pinned_docroot_reads_the_pinned_release(trees: List[Deplo
         start_response("200 OK", [])
         return [b""]
 
-    wsgi.RealdocMiddleware(app, tree.docroot)({}, lambda s, h: None)
+    wsgi.RealdocMiddleware(app, tree.docroot)({}, ignore_start_response)
     with open(os.path.join(_real(tree), "a.txt"), "rb") as f:
         assert body == [f.read()]
 
@@ -277,18 +278,18 @@ def test_join_with_the_pinned_docroot_reads_the_pinned_release(trees: List[Deplo
 
 @pytest.mark.usefixtures("watchdog")
 class TestJoin:
-    def test_types(self):
+    def test_types(self) -> None:
         for args in [(None,), ("/r", None), ("/r", 1), (1,), ("/r", b"a"), (b"/r", "a"),
                      ("/r", "a", b"b"), ("/r", bytearray(b"a"))]:
             with pytest.raises(TypeError):
                 join(*args)
 
-    def test_nul(self):
+    def test_nul(self) -> None:
         for args in [("/r\0", "a"), ("/r", "a\0"), (b"/r", b"a\0b"), ("/r", "a", "\0")]:
             with pytest.raises(ValueError, match="NUL"):
                 join(*args)
 
-    def test_refuses_to_leave_the_root(self):
+    def test_refuses_to_leave_the_root(self) -> None:
         for part in ["/etc", "//etc", "..", "a/../b", "a/..", "../a", "./..", "a/./../..", "a//.."]:
             with pytest.raises(ValueError):
                 join("/srv/www/r1", part)
@@ -297,7 +298,7 @@ class TestJoin:
             with pytest.raises(ValueError):
                 join(pathlib.Path("/srv/www/r1"), pathlib.PurePosixPath("x"), part)
 
-    def test_lexical_results(self):
+    def test_lexical_results(self) -> None:
         assert join("/r") == "/r"
         assert join("/r", "") == "/r"
         assert join("/r", ".", "./.") == "/r"
@@ -310,10 +311,10 @@ class TestJoin:
         assert join("/r", long) == "/r/" + long  # lexical: no length limit
         assert join(pathlib.Path("/r"), "x") == "/r/x"
 
-    def test_relative_root_stays_relative(self):
+    def test_relative_root_stays_relative(self) -> None:
         assert join("r", "a") == "r/a"
 
-    def test_empty_root(self):
+    def test_empty_root(self) -> None:
         """An empty root never gives an absolute result: join("", "etc/passwd")
         raises ValueError or stays relative, never "/etc/passwd"."""
         for root, part in (("", "etc/passwd"), (b"", b"etc")):

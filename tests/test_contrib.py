@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, List
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
-from helpers import fork_call
+from helpers import fork_call, ignore_start_response
 from test_servers import Tally, _free_port, hammer
 
 from realdoc import asgi, wsgi
@@ -211,18 +211,21 @@ def test_jinja2_docroot_loader_refuses_a_name_only_cache(tmp_path: pathlib.Path)
 
     tree = _template_tree(tmp_path)
     env = jinja2.Environment(loader=DocrootLoader(), auto_reload=False)
-    app = wsgi.RealdocMiddleware(lambda e, s: env.get_template("page.html"), tree.docroot)
+    # the app raises in get_template before it could return a body
+    app = wsgi.RealdocMiddleware(
+        lambda e, s: env.get_template("page.html"), tree.docroot)  # type: ignore[arg-type, return-value]
     with pytest.raises(RuntimeError, match="auto_reload=True"):
-        app({"PATH_INFO": "/"}, lambda *a: None)
+        app({"PATH_INFO": "/"}, ignore_start_response)
     with pytest.raises(LookupError, match="outside a request"):
         jinja2.Environment(loader=DocrootLoader()).get_template("page.html")
     with pytest.raises(ValueError, match="maxsize"):
         DocrootLoader(maxsize=0)
     # a name escaping the docroot is not found
     env = jinja2.Environment(loader=DocrootLoader())
-    app = wsgi.RealdocMiddleware(lambda e, s: env.get_template("../x.html"), tree.docroot)
+    app = wsgi.RealdocMiddleware(
+        lambda e, s: env.get_template("../x.html"), tree.docroot)  # type: ignore[arg-type, return-value]
     with pytest.raises(jinja2.TemplateNotFound):
-        app({"PATH_INFO": "/"}, lambda *a: None)
+        app({"PATH_INFO": "/"}, ignore_start_response)
 
 
 # ---------------------------------------------------------------- Django

@@ -8,7 +8,8 @@ import pathlib
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict
+from types import ModuleType
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 from conftest import _module
@@ -30,9 +31,12 @@ from helpers import (
 )
 from reference import libc_realpath
 
+#: (root, www, docroot) of make_docroot_tree's layout under tmp_path
+Tree = Tuple[pathlib.Path, pathlib.Path, str]
+
 
 @pytest.fixture
-def tree(tmp_path):
+def tree(tmp_path: pathlib.Path) -> Tree:
     docroot = make_docroot_tree(str(tmp_path))
     www = tmp_path / "www"
     (www / "releases" / "r2" / "public" / "index.html").write_text("r2")
@@ -41,12 +45,12 @@ def tree(tmp_path):
 
 # ---------------------------------------------------------------- realpath
 
-def test_realpath_resolves_the_docroot(impl, tree):
+def test_realpath_resolves_the_docroot(impl: ModuleType, tree: Tree) -> None:
     root, www, docroot = tree
     assert impl.realpath(docroot) == str(www / "releases" / "r2" / "public" / "assets")
 
 
-def test_realpath_keeps_the_kind(impl, tree):
+def test_realpath_keeps_the_kind(impl: ModuleType, tree: Tree) -> None:
     root, www, docroot = tree
     expect = os.path.realpath(docroot)
     assert impl.realpath(docroot) == expect
@@ -56,7 +60,8 @@ def test_realpath_keeps_the_kind(impl, tree):
 
 
 @pytest.mark.parametrize("features", [dict(proc=True), dict(proc=False)], ids=["proc", "walk"])
-def test_realpath_same_answer_with_and_without_proc(impl, tree, features):
+def test_realpath_same_answer_with_and_without_proc(
+        impl: ModuleType, tree: Tree, features: Any) -> None:
     root, www, docroot = tree
     impl.set_features(**features)
     for p in [docroot, str(www / "current"), str(www / "current/"), str(www / "current/public/.."),
@@ -65,7 +70,7 @@ def test_realpath_same_answer_with_and_without_proc(impl, tree, features):
         assert impl.realpath(p) == os.path.realpath(p), p
 
 
-def test_realpath_relative(impl, tree, monkeypatch):
+def test_realpath_relative(impl: ModuleType, tree: Tree, monkeypatch: pytest.MonkeyPatch) -> None:
     root, www, docroot = tree
     monkeypatch.chdir(www)
     assert impl.realpath("current/public") == str(www / "releases/r2/public")
@@ -73,7 +78,7 @@ def test_realpath_relative(impl, tree, monkeypatch):
     assert impl.realpath("current/public/assets/../../../r1") == str(www / "releases/r1")
 
 
-def test_realpath_normalises_slashes_and_dots(impl, tree):
+def test_realpath_normalises_slashes_and_dots(impl: ModuleType, tree: Tree) -> None:
     root, www, docroot = tree
     messy = str(www) + "//current/./public///assets/"
     assert impl.realpath(messy) == str(www / "releases/r2/public/assets")
@@ -82,7 +87,7 @@ def test_realpath_normalises_slashes_and_dots(impl, tree):
     assert impl.realpath(b"//") == b"/"
 
 
-def test_realpath_non_utf8_names_round_trip(impl, tmp_path):
+def test_realpath_non_utf8_names_round_trip(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     name = b"caf\xe9-release"
     target = os.path.join(os.fsencode(str(tmp_path)), name)
     os.mkdir(target)
@@ -95,7 +100,8 @@ def test_realpath_non_utf8_names_round_trip(impl, tmp_path):
 
 @pytest.mark.parametrize("suffix", ["index.html/", "index.html/.", "index.html/..",
                                     "index.html/../index.html"])
-def test_file_used_as_directory_is_not_a_directory(impl, tree, suffix):
+def test_file_used_as_directory_is_not_a_directory(
+        impl: ModuleType, tree: Tree, suffix: Any) -> None:
     root, www, docroot = tree
     p = str(www / "current" / "public") + "/" + suffix
     with pytest.raises(NotADirectoryError) as info:
@@ -104,7 +110,7 @@ def test_file_used_as_directory_is_not_a_directory(impl, tree, suffix):
     assert info.value.filename == p
 
 
-def test_missing_dangling_and_empty(impl, tree):
+def test_missing_dangling_and_empty(impl: ModuleType, tree: Tree) -> None:
     root, www, docroot = tree
     os.symlink("nowhere", str(www / "dangling"))
     for p in [str(www / "missing"), str(www / "dangling"), str(www / "dangling/x"),
@@ -115,7 +121,7 @@ def test_missing_dangling_and_empty(impl, tree):
         assert info.value.filename == p
 
 
-def test_loop_and_link_limit(impl, tmp_path):
+def test_loop_and_link_limit(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     os.symlink("b", str(tmp_path / "a"))
     os.symlink("a", str(tmp_path / "b"))
     for p in [str(tmp_path / "a"), str(tmp_path / "a/x/y/z/w")]:
@@ -134,7 +140,7 @@ def test_loop_and_link_limit(impl, tmp_path):
     assert info.value.errno == errno.ELOOP
 
 
-def test_name_too_long(impl, tmp_path):
+def test_name_too_long(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     with pytest.raises(OSError) as info:
         impl.realpath(str(tmp_path) + "/" + "x" * 300)
     assert info.value.errno == errno.ENAMETOOLONG
@@ -151,7 +157,7 @@ def test_name_too_long(impl, tmp_path):
     assert info.value.errno == errno.ENAMETOOLONG
 
 
-def test_bad_arguments(impl):
+def test_bad_arguments(impl: ModuleType) -> None:
     with pytest.raises(ValueError, match="null"):
         impl.realpath("/tmp/a\0b")
     with pytest.raises(ValueError, match="null"):
@@ -161,7 +167,7 @@ def test_bad_arguments(impl):
             impl.realpath(bad)
 
 
-def test_errors_agree_between_implementations(both, tree):
+def test_errors_agree_between_implementations(both: Any, tree: Tree) -> None:
     c, py = both
     root, www, docroot = tree
     for p in [docroot + "/nope", docroot + "/../../index.html/x", ""]:
@@ -176,7 +182,7 @@ def test_errors_agree_between_implementations(both, tree):
 # -------------------------------------------------------------- first_link
 
 @pytest.fixture
-def ab_tree(tmp_path):
+def ab_tree(tmp_path: pathlib.Path) -> pathlib.Path:
     """Etsy's A/B scheme: www/current -> A, www/A -> releases/r12."""
     www = tmp_path / "var" / "www"
     (www / "releases" / "r12" / "htdocs").mkdir(parents=True)
@@ -187,7 +193,7 @@ def ab_tree(tmp_path):
     return www
 
 
-def test_first_link_follows_only_the_first_link(impl, ab_tree):
+def test_first_link_follows_only_the_first_link(impl: ModuleType, ab_tree: pathlib.Path) -> None:
     www = ab_tree
     assert impl.first_link(str(www / "current/htdocs")) == str(www / "A/htdocs")
     assert impl.first_link(str(www / "current")) == str(www / "A")  # final component tested
@@ -195,7 +201,7 @@ def test_first_link_follows_only_the_first_link(impl, ab_tree):
     assert impl.realpath(str(www / "current/htdocs")) == str(www / "releases/r12/htdocs")
 
 
-def test_first_link_with_start(impl, ab_tree):
+def test_first_link_with_start(impl: ModuleType, ab_tree: pathlib.Path) -> None:
     www = ab_tree
     p = str(www / "current/htdocs")
     for start in [str(www / "current"), str(www / "current") + "/", str(www), "/"]:
@@ -205,14 +211,16 @@ def test_first_link_with_start(impl, ab_tree):
 
 
 @pytest.mark.parametrize("start", ["cur", "/var/ww", "relative/path"])
-def test_first_link_start_must_be_a_component_prefix(impl, ab_tree, start):
+def test_first_link_start_must_be_a_component_prefix(
+        impl: ModuleType, ab_tree: pathlib.Path, start: Any) -> None:
     p = str(ab_tree / "current/htdocs")
     bad = str(ab_tree / start) if not start.startswith(("/", "relative")) else start
     with pytest.raises(ValueError):
         impl.first_link(p, start=bad)
 
 
-def test_first_link_relative_target_with_dotdot_is_normalised(impl, tmp_path):
+def test_first_link_relative_target_with_dotdot_is_normalised(
+        impl: ModuleType, tmp_path: pathlib.Path) -> None:
     www = tmp_path / "var" / "www"
     (www / "release-12" / "htdocs").mkdir(parents=True)
     (www / "conf").mkdir()
@@ -224,14 +232,15 @@ def test_first_link_relative_target_with_dotdot_is_normalised(impl, tmp_path):
     assert impl.first_link(str(www / "conf/current/htdocs")) == str(www / "release-12/htdocs")
 
 
-def test_first_link_absolute_target(impl, tmp_path):
+def test_first_link_absolute_target(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     (tmp_path / "rel" / "r1" / "pub").mkdir(parents=True)
     (tmp_path / "www").mkdir()
     os.symlink(str(tmp_path / "rel" / "r1"), str(tmp_path / "www" / "current"))
     assert impl.first_link(str(tmp_path / "www/current//pub/.")) == str(tmp_path / "rel/r1/pub")
 
 
-def test_first_link_without_a_link_is_the_normalised_path(impl, tmp_path, monkeypatch):
+def test_first_link_without_a_link_is_the_normalised_path(
+        impl: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "a" / "b").mkdir(parents=True)
     assert impl.first_link(str(tmp_path) + "//a/./b/") == str(tmp_path / "a/b")
     assert impl.first_link(str(tmp_path / "a/b/..")) == str(tmp_path / "a")
@@ -239,7 +248,7 @@ def test_first_link_without_a_link_is_the_normalised_path(impl, tmp_path, monkey
     assert impl.first_link("a/b") == str(tmp_path / "a/b")
 
 
-def test_first_link_errors(impl, ab_tree):
+def test_first_link_errors(impl: ModuleType, ab_tree: pathlib.Path) -> None:
     www = ab_tree
     with pytest.raises(FileNotFoundError):
         impl.first_link(str(www / "missing/current/htdocs"))
@@ -256,7 +265,7 @@ def test_first_link_errors(impl, ab_tree):
         impl.first_link("")
 
 
-def test_features_can_be_switched_off(impl, tree):
+def test_features_can_be_switched_off(impl: ModuleType, tree: Tree) -> None:
     root, www, docroot = tree
     before = impl.features()
     old = impl.set_features(proc=False)
@@ -267,7 +276,7 @@ def test_features_can_be_switched_off(impl, tree):
         impl.set_features(teleport=True)
 
 
-def test_realpath_works_when_out_of_file_descriptors(impl, tree):
+def test_realpath_works_when_out_of_file_descriptors(impl: ModuleType, tree: Tree) -> None:
     """The 3-syscall route needs a descriptor; at EMFILE realpath walks instead."""
     import subprocess
     import sys
@@ -334,7 +343,8 @@ PATH_CALLS = [
 @pytest.mark.usefixtures("watchdog")
 @pytest.mark.parametrize("call,argname,none_ok", PATH_CALLS)
 @pytest.mark.parametrize("value", BAD_TYPES)
-def test_wrong_types_raise_type_error(impl, call, argname, none_ok, value):
+def test_wrong_types_raise_type_error(
+        impl: ModuleType, call: Any, argname: Any, none_ok: Any, value: Any) -> None:
     got = agree(impl, lambda m: call(m, value))
     assert got[0] == "TypeError", got
     assert got[1].startswith(f"{argname} must be str, bytes or os.PathLike, not "), got
@@ -342,7 +352,7 @@ def test_wrong_types_raise_type_error(impl, call, argname, none_ok, value):
 
 @pytest.mark.usefixtures("watchdog")
 @pytest.mark.parametrize("call,argname,none_ok", PATH_CALLS)
-def test_none(impl, call, argname, none_ok):
+def test_none(impl: ModuleType, call: Any, argname: Any, none_ok: Any) -> None:
     got = agree(impl, lambda m: call(m, None))
     if none_ok:
         assert got[0] == "ok", got
@@ -354,21 +364,22 @@ def test_none(impl, call, argname, none_ok):
 @pytest.mark.parametrize("call,argname,none_ok", PATH_CALLS)
 @pytest.mark.parametrize("value", ["/tm\0p", b"/tmp\0", PathLike("\0")],
                          ids=["str", "bytes", "pathlike"])
-def test_nul_bytes(impl, call, argname, none_ok, value):
+def test_nul_bytes(impl: ModuleType, call: Any, argname: Any, none_ok: Any, value: Any) -> None:
     got = agree(impl, lambda m: call(m, value))
     assert got == ("ValueError", f"{argname} contains an embedded null byte"), got
 
 
 @pytest.mark.usefixtures("watchdog")
 @pytest.mark.parametrize("call,argname,none_ok", PATH_CALLS)
-def test_unencodable_str_is_a_value_error(impl, call, argname, none_ok):
+def test_unencodable_str_is_a_value_error(
+        impl: ModuleType, call: Any, argname: Any, none_ok: Any) -> None:
     # a lone high surrogate cannot be encoded even with surrogateescape
     got = agree(impl, lambda m: call(m, "/tmp/\ud800"))
     assert got[0] == "UnicodeEncodeError", got  # a ValueError subclass
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_str_subclass_and_pathlike_accepted(impl, site_paths):
+def test_str_subclass_and_pathlike_accepted(impl: ModuleType, site_paths: Dict[str, str]) -> None:
     for value in (StrSub(site_paths["docroot"]), PathLike(site_paths["docroot"]),
                   pathlib.Path(site_paths["docroot"])):
         assert agree(impl, lambda m: m.realpath(value)) == ("ok", site_paths["r1"])
@@ -388,7 +399,7 @@ def test_str_subclass_and_pathlike_accepted(impl, site_paths):
     pytest.param(lambda m, v: m.resolve(v, every=0), id="resolve"),
     pytest.param(lambda m, v: m.realpath(PathLike(v)), id="pathlike-of-bytes-subclass"),
 ])
-def test_bytes_subclass_accepted(impl, site_paths, call):
+def test_bytes_subclass_accepted(impl: ModuleType, site_paths: Dict[str, str], call: Any) -> None:
     """A bytes subclass is bytes: every function answers for it, and the
     compiled core gives the pure twin's answer."""
     value = BytesSub(os.fsencode(site_paths["docroot"]))
@@ -399,7 +410,7 @@ def test_bytes_subclass_accepted(impl, site_paths, call):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_empty_path(impl):
+def test_empty_path(impl: ModuleType) -> None:
     for value in ("", b""):
         expect_os_error(agree(impl, lambda m: m.realpath(value)), errno.ENOENT, value)
         expect_os_error(agree(impl, lambda m: m.first_link(value)), errno.ENOENT, value)
@@ -413,7 +424,7 @@ def test_empty_path(impl):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_non_utf8_and_surrogate_escaped_names(impl, root):
+def test_non_utf8_and_surrogate_escaped_names(impl: ModuleType, root: str) -> None:
     broot = os.fsencode(root)
     os.makedirs(broot + b"/rel-caf\xe9/sub\xff")
     os.symlink(b"rel-caf\xe9", broot + b"/cur\xfe")
@@ -438,7 +449,7 @@ def test_non_utf8_and_surrogate_escaped_names(impl, root):
 
 @pytest.mark.usefixtures("watchdog")
 @pytest.mark.parametrize("total", [4094, 4095, 4096, 4097])
-def test_path_lengths_around_path_max(impl, root, total):
+def test_path_lengths_around_path_max(impl: ModuleType, root: str, total: Any) -> None:
     p = make_path_of_length(root, total)
     assert len(p) == total
     if total < PATH_MAX:
@@ -463,7 +474,7 @@ def test_path_lengths_around_path_max(impl, root, total):
 @pytest.mark.usefixtures("watchdog")
 @pytest.mark.parametrize("junk", ["/" * 5000, "/." * 3000, "/a/.." * 1000],
                          ids=["slashes", "dots", "dotdots"])
-def test_long_input_that_resolves_short(impl, root, junk):
+def test_long_input_that_resolves_short(impl: ModuleType, root: str, junk: Any) -> None:
     os.mkdir(f"{root}/a")
     p = junk + root
     assert len(p) > PATH_MAX
@@ -472,7 +483,7 @@ def test_long_input_that_resolves_short(impl, root, junk):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_huge_inputs_do_not_hang(impl, root):
+def test_huge_inputs_do_not_hang(impl: ModuleType, root: str) -> None:
     for p in ("/" * 1_000_000 + "tmp", "a/" * 500_000, "/" + "x" * 1_000_000, "../" * 300_000):
         t = time.monotonic()
         check_realpath(impl, p)
@@ -482,7 +493,7 @@ def test_huge_inputs_do_not_hang(impl, root):
 
 @pytest.mark.usefixtures("watchdog")
 @pytest.mark.parametrize("n", [255, 256])
-def test_component_lengths(impl, root, n):
+def test_component_lengths(impl: ModuleType, root: str, n: Any) -> None:
     name = "c" * n
     p = f"{root}/{name}"
     if n == 255:
@@ -503,7 +514,7 @@ def test_component_lengths(impl, root, n):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_real_path_longer_than_path_max_through_a_short_link(impl, root):
+def test_real_path_longer_than_path_max_through_a_short_link(impl: ModuleType, root: str) -> None:
     long_dir = make_dirs_beyond_path_max(root, 4000)
     os.symlink(long_dir, f"{root}/short")
     fd = os.open(long_dir, os.O_RDONLY)
@@ -526,7 +537,7 @@ def test_real_path_longer_than_path_max_through_a_short_link(impl, root):
 
 @pytest.mark.usefixtures("watchdog")
 @pytest.mark.parametrize("n", [16, 17, 39, 40, 41, 10_000])
-def test_link_chains(impl, root, n, request):
+def test_link_chains(impl: ModuleType, root: str, n: Any, request: pytest.FixtureRequest) -> None:
     t = time.monotonic()
     top = request.getfixturevalue("chain10k") if n == 10_000 else make_link_chain(root, n)
     d = os.path.dirname(top)
@@ -555,7 +566,7 @@ def test_link_chains(impl, root, n, request):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_loops(impl, root):
+def test_loops(impl: ModuleType, root: str) -> None:
     os.chdir(root)
     try:
         os.symlink("loopb", "loopa")
@@ -583,7 +594,7 @@ def test_loops(impl, root):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_dangling_and_missing(impl, site_paths):
+def test_dangling_and_missing(impl: ModuleType, site_paths: Dict[str, str]) -> None:
     root = site_paths["root"]
     for p in (f"{root}/dangling", f"{root}/dangling/", f"{root}/nope", f"{root}/nope/x",
               f"{root}/releases/r1/public/nope/../.."):
@@ -600,10 +611,10 @@ PERMISSION_CASES = [
 ]
 
 
-def _permission_checks(impl_name: str, root: str) -> list:
+def _permission_checks(impl_name: str, root: str) -> List[Tuple[Any, ...]]:
     """Runs as nobody: every case through both implementations and glibc."""
     impl, pure = _module(impl_name), PURE
-    out = []
+    out: List[Tuple[Any, ...]] = []
     os.chdir(root)
     for rel in PERMISSION_CASES:
         for p in (rel, f"{root}/{rel}"):
@@ -625,7 +636,7 @@ def _permission_checks(impl_name: str, root: str) -> list:
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_permission_denied(impl, root):
+def test_permission_denied(impl: ModuleType, root: str) -> None:
     make_permission_tree(root)
     name = "cython" if impl is not PURE else "python"
     results = fork_call(lambda: _permission_checks(name, root), as_nobody=True)
@@ -673,7 +684,7 @@ def _proc_close(fx: Dict[str, Any]) -> None:
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_proc_paths(impl, root):
+def test_proc_paths(impl: ModuleType, root: str) -> None:
     fx = _proc_fixture(root)
     fds, tid = fx["fds"], fx["tid"]
     task = f"/proc/self/task/{tid}"
@@ -701,7 +712,7 @@ def test_proc_paths(impl, root):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_proc_magic_link_to_a_deleted_directory_then_dotdot(impl, root):
+def test_proc_magic_link_to_a_deleted_directory_then_dotdot(impl: ModuleType, root: str) -> None:
     """``..`` after a /proc magic link to a deleted directory is ENOENT, as
     glibc and the walk (``proc=False``) say, although the kernel would climb
     out of the deleted directory on the /proc route."""
@@ -715,7 +726,7 @@ def test_proc_magic_link_to_a_deleted_directory_then_dotdot(impl, root):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_proc_magic_link_to_a_pipe_or_deleted_file_then_dotdot(impl, root):
+def test_proc_magic_link_to_a_pipe_or_deleted_file_then_dotdot(impl: ModuleType, root: str) -> None:
     """``..`` after a /proc magic link to a pipe or a deleted file gives
     glibc's errno (ENOENT) with the /proc route on and off, not the kernel's
     ENOTDIR."""
@@ -743,11 +754,11 @@ def _in_deleted_cwd(root: str, fn: Callable[[], Any]) -> Any:
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_deleted_cwd(impl, root):
+def test_deleted_cwd(impl: ModuleType, root: str) -> None:
     os.makedirs(f"{root}/a/b/c/d/e")
     name = "cython" if impl is not PURE else "python"
 
-    def checks() -> list:
+    def checks() -> List[Any]:
         m = _module(name)
         out = []
         for p in DELETED_CWD_CASES + [f"{root}/a/b/c/d", f"{root}/gone"]:
@@ -780,7 +791,7 @@ def test_deleted_cwd(impl, root):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_deleted_cwd_relative_path_climbing_out(impl, root):
+def test_deleted_cwd_relative_path_climbing_out(impl: ModuleType, root: str) -> None:
     """From a deleted working directory, a relative path of 5+ components
     that climbs out with ``..`` is ENOENT, as in glibc (getcwd fails), with
     the /proc route on and off (the kernel alone would walk ``..`` out of the
@@ -788,7 +799,7 @@ def test_deleted_cwd_relative_path_climbing_out(impl, root):
     os.makedirs(f"{root}/a/b/c/d/e")
     name = "cython" if impl is not PURE else "python"
 
-    def checks() -> list:
+    def checks() -> List[Any]:
         m = _module(name)
         out = []
         for p in ("../../a/b/c/d", "../../a/b/c/d/e", "./../../a/b/c/d/"):
@@ -807,7 +818,7 @@ def test_deleted_cwd_relative_path_climbing_out(impl, root):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_out_of_file_descriptors(impl, site_paths):
+def test_out_of_file_descriptors(impl: ModuleType, site_paths: Dict[str, str]) -> None:
     """At EMFILE the /proc route and the openat2 proof cannot get a descriptor:
     realpath, first_link and Resolver refreshes (across flips) still answer right."""
     import resource
@@ -816,7 +827,7 @@ def test_out_of_file_descriptors(impl, site_paths):
     deep = docroot + "/assets/../assets"  # 5+ components: the /proc route is tried first
     name = "cython" if impl is not PURE else "python"
 
-    def child() -> list:
+    def child() -> List[Any]:
         m = _module(name)
         rs = [m.Resolver(p, every=0, on_error="raise", use_readlink=u)
               for p in (docroot, deep) for u in (False, True)]
@@ -852,7 +863,7 @@ def test_out_of_file_descriptors(impl, site_paths):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_docroot_that_is_a_file(impl, site_paths):
+def test_docroot_that_is_a_file(impl: ModuleType, site_paths: Dict[str, str]) -> None:
     f = site_paths["file"]
     assert check_realpath(impl, f) == ("ok", f)
     for p in (f + "/", f + "/.", f + "/..", f + "/x", f + "/x/.."):
@@ -868,7 +879,7 @@ def test_docroot_that_is_a_file(impl, site_paths):
 
 # ------------------------------------ kernel features, PATH_MAX and deep trees
 
-def _deep_dirs(base, length):
+def _deep_dirs(base: str, length: int) -> str:
     """A directory under base whose real path is ``length`` bytes, with a file ``f``
     in it; the path is usable only through dir_fd or chdir past PATH_MAX."""
     deep = make_dirs_beyond_path_max(base, length)
@@ -884,7 +895,7 @@ def _deep_dirs(base, length):
     return deep
 
 
-def _libc_realpath_pathmax(p):
+def _libc_realpath_pathmax(p: bytes) -> Tuple[Any, ...]:
     """glibc realpath(3) into a PATH_MAX buffer, as realdoc's contract reads it, as
     an :func:`outcome` (reference.libc_realpath lets glibc allocate: no length check)."""
     import ctypes
@@ -901,7 +912,7 @@ def _libc_realpath_pathmax(p):
 
 
 @pytest.fixture
-def long_answer(tmp_path):
+def long_answer(tmp_path: pathlib.Path) -> Tuple[bytes, str]:
     """``(path, deep)``: ``path`` is short and deep (5+ components) but its answer
     ``deep`` is more than PATH_MAX bytes long: ``tmp/l`` links to a prefix of it."""
     deep = _deep_dirs(str(tmp_path), 4300)
@@ -916,14 +927,15 @@ def long_answer(tmp_path):
     return os.fsencode(str(tmp_path / "l") + "/" + "/".join(rest)), deep
 
 
-def _syscalls_of(impl, fn, *args):
+def _syscalls_of(impl: ModuleType, fn: Callable[..., Any], *args: Any) -> Dict[str, int]:
     before = impl.stats()["syscalls"]
     fn(*args)
     after = impl.stats()["syscalls"]
     return {k: after[k] - before[k] for k in after if after[k] != before[k]}
 
 
-def test_an_answer_past_path_max_leaves_proc_on(impl, tree, long_answer):
+def test_an_answer_past_path_max_leaves_proc_on(
+        impl: ModuleType, tree: Tree, long_answer: Tuple[bytes, str]) -> None:
     """#14.2: the /proc readlink of a 4,096-byte answer fails with ENAMETOOLONG for
     that path only; the feature stays on and deep paths keep costing 3 syscalls."""
     root, www, docroot = tree
@@ -941,7 +953,7 @@ def test_an_answer_past_path_max_leaves_proc_on(impl, tree, long_answer):
     assert _syscalls_of(impl, r) == three  # a refresh: prediction, or the 3-syscall route
 
 
-def _seccomp_openat2(err, path=None):
+def _seccomp_openat2(err: int, path: Optional[bytes] = None) -> None:
     """Make openat2 fail with ``err`` in this process (a forked child): for every
     call, or only when its pathname argument is the buffer of the bytes ``path``
     (a per-path refusal, as a FUSE filesystem can give; seccomp sees pointers)."""
@@ -956,6 +968,7 @@ def _seccomp_openat2(err, path=None):
         prog = [(ld, 0, 0, 0), (jeq, 0, 1, 437), (ret, 0, 0, errno_ret), (ret, 0, 0, allow)]
     else:
         addr = ctypes.cast(ctypes.c_char_p(path), ctypes.c_void_p).value
+        assert addr is not None
         prog = [(ld, 0, 0, 0), (jeq, 0, 5, 437),            # nr == openat2
                 (ld, 0, 0, 24), (jeq, 0, 3, addr & 0xFFFFFFFF),  # args[1], low word
                 (ld, 0, 0, 28), (jeq, 0, 1, addr >> 32),         # args[1], high word
@@ -973,7 +986,8 @@ def _seccomp_openat2(err, path=None):
 
 
 @pytest.mark.parametrize("err", [errno.EPERM, errno.EINVAL], ids=["EPERM", "EINVAL"])
-def test_a_per_path_openat2_refusal_leaves_openat2_on(impl, tree, err):
+def test_a_per_path_openat2_refusal_leaves_openat2_on(
+        impl: ModuleType, tree: Tree, err: Any) -> None:
     """#14.2: openat2 refusing one path (EPERM/EINVAL) makes that call walk; openat2
     stays on, and other deep paths keep costing 3 syscalls."""
     root, www, docroot = tree
@@ -981,7 +995,7 @@ def test_a_per_path_openat2_refusal_leaves_openat2_on(impl, tree, err):
     other = os.fsencode(str(www / "releases/r1/public/assets"))
     expect = os.fsencode(os.path.realpath(docroot))
 
-    def child():
+    def child() -> Tuple[Any, ...]:
         _seccomp_openat2(err, refused)
         walked = _syscalls_of(impl, impl.realpath, refused)
         got = impl.realpath(refused)
@@ -997,12 +1011,12 @@ def test_a_per_path_openat2_refusal_leaves_openat2_on(impl, tree, err):
 
 
 @pytest.mark.parametrize("err", [errno.EPERM, errno.ENOSYS], ids=["EPERM", "ENOSYS"])
-def test_a_sandbox_without_openat2_switches_it_off(impl, tree, err):
+def test_a_sandbox_without_openat2_switches_it_off(impl: ModuleType, tree: Tree, err: Any) -> None:
     """A seccomp filter refusing every openat2 (the plain path "/" too): the feature
     goes off for the process and realpath walks, with the same answers."""
     root, www, docroot = tree
 
-    def child():
+    def child() -> Tuple[Any, ...]:
         _seccomp_openat2(err)
         got = impl.realpath(docroot)
         return got, impl.features()["openat2"], impl.realpath(docroot)
@@ -1012,7 +1026,8 @@ def test_a_sandbox_without_openat2_switches_it_off(impl, tree, err):
     assert openat2_on is False
 
 
-def test_a_working_directory_past_path_max_is_glibc_s(impl, tmp_path):
+def test_a_working_directory_past_path_max_is_glibc_s(
+        impl: ModuleType, tmp_path: pathlib.Path) -> None:
     """#14.8: with a 4,438-byte working directory, realpath() and first_link() answer
     as glibc realpath(3) with a PATH_MAX buffer: '..' climbs lexically out of it,
     an answer of PATH_MAX bytes or more is ENAMETOOLONG."""
@@ -1024,7 +1039,7 @@ def test_a_working_directory_past_path_max_is_glibc_s(impl, tmp_path):
              "../" * 20 + "nope", "../" * 19 + "x/..", "f", "up/a/b/c",
              "up/a/b/c/../../a/b/c", "./up/a/b/c/" + "./" * 3]
 
-    def child():
+    def child() -> Tuple[int, List[Any]]:
         os.chdir(base)
         for c in deep[len(base) + 1:].split("/"):
             os.chdir(c)
@@ -1051,7 +1066,8 @@ def test_a_working_directory_past_path_max_is_glibc_s(impl, tmp_path):
 
 
 @pytest.mark.parametrize("features", [dict(proc=True), dict(proc=False)], ids=["proc", "walk"])
-def test_past_path_max_the_errno_is_glibc_s(impl, long_answer, features):
+def test_past_path_max_the_errno_is_glibc_s(
+        impl: ModuleType, long_answer: Tuple[bytes, str], features: Any) -> None:
     """#14.9: a path whose walk passes PATH_MAX before a missing component or a file
     is ENAMETOOLONG, as glibc and the walk say, not the kernel's ENOENT/ENOTDIR."""
     impl.set_features(**features)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib.machinery
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
+from typing import Any, List, Optional, Tuple
 
 import pytest
 from conftest import REQUIRE_EXTENSIONS, _compiled
@@ -16,7 +18,7 @@ from helpers import child_env
 import realdoc
 
 
-def implementation_with(value):
+def implementation_with(value: Optional[str]) -> Tuple[str, str]:
     env = child_env()
     env.pop("REALDOC_NO_EXTENSIONS", None)
     if value is not None:
@@ -29,12 +31,12 @@ def implementation_with(value):
 
 
 @pytest.mark.parametrize("value", ["1", "true", "YES", "on"])
-def test_opt_out_values_select_the_pure_twin(value):
+def test_opt_out_values_select_the_pure_twin(value: Any) -> None:
     assert implementation_with(value)[0] == "python"
 
 
 @pytest.mark.parametrize("value", [None, "", "0", "false", "no", "off"])
-def test_other_values_keep_the_compiled_core(value):
+def test_other_values_keep_the_compiled_core(value: Any) -> None:
     if _compiled is None and not REQUIRE_EXTENSIONS:
         pytest.skip("the Cython extension is not built")
     impl, err = implementation_with(value)
@@ -42,7 +44,7 @@ def test_other_values_keep_the_compiled_core(value):
     assert "Warning" not in err
 
 
-def test_garbage_value_warns_and_counts_as_off():
+def test_garbage_value_warns_and_counts_as_off() -> None:
     if _compiled is None and not REQUIRE_EXTENSIONS:
         pytest.skip("the Cython extension is not built")
     impl, err = implementation_with("maybe")
@@ -50,7 +52,7 @@ def test_garbage_value_warns_and_counts_as_off():
     assert "REALDOC_NO_EXTENSIONS='maybe' is not a boolean" in err
 
 
-def test_public_names_come_from_the_active_implementation():
+def test_public_names_come_from_the_active_implementation() -> None:
     from realdoc import _impl
     assert realdoc.implementation in ("cython", "python")
     assert realdoc.realpath is _impl.impl.realpath
@@ -73,7 +75,9 @@ print(json.dumps({"implementation": realdoc.implementation,
 """
 
 
-def import_copy_without_core(tmp_path, replacement=None, no_extensions=None):
+def import_copy_without_core(tmp_path: pathlib.Path, replacement: Optional[bytes] = None,
+                             no_extensions: Optional[str] = None
+                             ) -> Tuple[str, List[Tuple[str, str]]]:
     """Import a copy of this realdoc whose compiled core is removed (or replaced by bytes).
 
     ``no_extensions``: the child's REALDOC_NO_EXTENSIONS (unset by default).
@@ -97,7 +101,7 @@ def import_copy_without_core(tmp_path, replacement=None, no_extensions=None):
     return out["implementation"], [tuple(w) for w in out["warnings"]]
 
 
-def test_missing_core_warns_that_it_is_not_built(tmp_path):
+def test_missing_core_warns_that_it_is_not_built(tmp_path: pathlib.Path) -> None:
     """A source checkout without the built .so: the warning says so, and how to build it."""
     impl, caught = import_copy_without_core(tmp_path)
     assert impl == "python"
@@ -111,7 +115,7 @@ def test_missing_core_warns_that_it_is_not_built(tmp_path):
     assert "failed to load" not in message
 
 
-def test_unloadable_core_warns_with_the_loader_error(tmp_path):
+def test_unloadable_core_warns_with_the_loader_error(tmp_path: pathlib.Path) -> None:
     """A .so that is there but cannot load: the loader's own error, not "not built"."""
     impl, caught = import_copy_without_core(tmp_path, replacement=b"not an ELF file\n")
     assert impl == "python"
@@ -123,6 +127,6 @@ def test_unloadable_core_warns_with_the_loader_error(tmp_path):
     assert "not built" not in message and "circular import" not in message
 
 
-def test_opt_out_on_a_copy_without_core_is_silent(tmp_path):
+def test_opt_out_on_a_copy_without_core_is_silent(tmp_path: pathlib.Path) -> None:
     """REALDOC_NO_EXTENSIONS=1 with no core: the pure twin, and no warning at all."""
     assert import_copy_without_core(tmp_path, no_extensions="1") == ("python", [])

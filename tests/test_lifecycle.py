@@ -25,7 +25,7 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
-from helpers import NOBODY, child_env, fork_call
+from helpers import NOBODY, child_env, fork_call, ignore_start_response
 
 import realdoc
 from realdoc import _inuse, _lifecycle
@@ -377,7 +377,7 @@ def test_middleware_resolves_again_when_its_release_was_pruned(site: pathlib.Pat
         os.makedirs(site / "releases" / name / "public")
         realdoc.switch(site / "current", site / "releases" / name)
     assert names(realdoc.prune(site / "current", keep=0).deleted) == ["r1", "r2", "r3"]
-    assert mw({}, None) == [b"ok"]  # the cache still named r3, which is gone
+    assert mw({}, ignore_start_response) == [b"ok"]  # the cache still named r3, which is gone
     assert seen == [r5 + "/public"]
     # every > 0: the release served last stays marked (cache hits cost no syscall)
     assert _inuse.held().get(r5) == 1

@@ -23,8 +23,10 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import pathlib
 import time
 import tracemalloc
+from types import ModuleType
 from typing import Any, Dict
 
 import pytest
@@ -145,7 +147,7 @@ def report(impl: Any, result: Dict[str, Any]) -> None:
           f"+{result['rss_growth'] >> 10} KiB")
 
 
-def test_memory_flat_short(impl, tmp_path):
+def test_memory_flat_short(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     """A tenth of the full round: 100,000 hits and 10,000 misses."""
     result = measure(impl, str(tmp_path), 100_000, 10_000)
     report(impl, result)
@@ -154,7 +156,7 @@ def test_memory_flat_short(impl, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HARDENING, reason="long run: set REALDOC_HARDENING=1 (.ci/hardening does)")
-def test_memory_flat_million_hits(impl, tmp_path):
+def test_memory_flat_million_hits(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     """1,000,000 hits and 100,000 misses with flat tracemalloc and RSS."""
     result = measure(impl, str(tmp_path), 1_000_000, 100_000)
     report(impl, result)

@@ -6,20 +6,21 @@ import os
 import shutil
 import sys
 import tempfile
+from typing import Any, Callable, Optional, Tuple
 
 from conftest import _module
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 from reference import libc_realpath, ref_first_link
 
 
-def outcome(fn, p):
+def outcome(fn: Callable[[Any], Any], p: Any) -> Tuple[Any, Optional[int]]:
     try:
         return fn(p), None
     except OSError as e:
         return None, e.errno
 
 
-def outcome_any(fn, p):
+def outcome_any(fn: Callable[[Any], Any], p: Any) -> Tuple[Any, ...]:
     try:
         return fn(p), None
     except (OSError, ValueError) as e:
@@ -42,7 +43,7 @@ query = st.tuples(
 )
 
 
-def build(root: str, spec) -> None:
+def build(root: str, spec: Any) -> None:
     for where, kind, target in spec:
         p = os.path.join(root, *where)
         parent = os.path.realpath(os.path.dirname(p))
@@ -61,7 +62,7 @@ def build(root: str, spec) -> None:
             pass  # parent is a file or a link, or the name exists: skip
 
 
-def make_path(root: str, q) -> bytes:
+def make_path(root: str, q: Any) -> bytes:
     kind, comps, slash = q
     text = "/".join(comps)
     if slash:
@@ -82,7 +83,7 @@ SETTINGS = settings(max_examples=120, deadline=None,
          proc=True)
 @example(spec=[(["a"], "file", "")], queries=[("abs", ["a", "..", "a"], False),
                                                ("abs", ["a"], True)], proc=True)
-def test_realpath_matches_libc_and_twin(spec, queries, proc):
+def test_realpath_matches_libc_and_twin(spec: Any, queries: Any, proc: Any) -> None:
     compiled, pure = _module("cython"), _module("python")
     root = os.path.realpath(tempfile.mkdtemp(prefix="rdprop"))
     cwd = os.getcwd()
@@ -113,7 +114,7 @@ def test_realpath_matches_libc_and_twin(spec, queries, proc):
 
 @SETTINGS
 @given(spec=tree_spec, queries=st.lists(query, min_size=1, max_size=8))
-def test_first_link_matches_reference_and_twin(spec, queries):
+def test_first_link_matches_reference_and_twin(spec: Any, queries: Any) -> None:
     compiled, pure = _module("cython"), _module("python")
     root = os.path.realpath(tempfile.mkdtemp(prefix="rdprop"))
     cwd = os.getcwd()
@@ -155,7 +156,7 @@ TARGETS = ["releases/r1", "releases/r2", "A", "B", "ABS/releases/r1", "ABS/B",
 @given(steps=st.lists(st.tuples(st.sampled_from(["current", "A", "B"]), st.sampled_from(TARGETS)),
                       min_size=1, max_size=12),
        tail=st.sampled_from(["", "/public", "/public/", "/public/.", "/public/..", "/public/x"]))
-def test_resolver_refresh_equals_realpath_after_any_retarget(steps, tail):
+def test_resolver_refresh_equals_realpath_after_any_retarget(steps: Any, tail: Any) -> None:
     """Refresh by prediction (compiled) and plain refresh (pure) always give realpath's
     answer, or its error, whatever the links are switched to."""
     compiled, pure = _module("cython"), _module("python")
@@ -175,8 +176,8 @@ def test_resolver_refresh_equals_realpath_after_any_retarget(steps, tail):
             tmp = link + ".tmp"
             os.symlink(target.replace("ABS", www, 1) if target.startswith("ABS") else target, tmp)
             os.replace(tmp, link)
-            want = libc_realpath(os.fsencode(docroot))
-            want = (None if want[0] is None else os.fsdecode(want[0]), want[1])
+            raw = libc_realpath(os.fsencode(docroot))
+            want = (None if raw[0] is None else os.fsdecode(raw[0]), raw[1])
             for r in resolvers:
                 for _ in range(2):  # the second call replays the plan
                     assert outcome(lambda _p: r(), None) == want, (steps, tail)

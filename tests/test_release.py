@@ -156,7 +156,7 @@ def test_pinned_process_names_its_release(tmp_path: Any) -> None:
         release = realdoc.pin_process(tree.current, rollover=False)
         got: List[str] = []
 
-        def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
             got.append(dict(headers)["X-Release"])
 
         app = wsgi.RealdocMiddleware(_wsgi_app, os.path.join(release, "public"),

@@ -15,6 +15,8 @@ import tempfile
 import threading
 import time
 import weakref
+from types import ModuleType
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 from conftest import _module
@@ -49,18 +51,22 @@ def flip(link: str, target: str) -> None:
     os.replace(tmp, link)
 
 
+#: (docroot, www) of make_docroot_tree's layout under tmp_path
+Site = Tuple[str, str]
+
+
 @pytest.fixture
-def site(tmp_path):
+def site(tmp_path: pathlib.Path) -> Site:
     docroot = make_docroot_tree(str(tmp_path))
     www = str(tmp_path / "www")
     return docroot, www
 
 
-def real(www, r):
+def real(www: str, r: str) -> str:
     return os.path.join(www, "releases", r, "public", "assets")
 
 
-def test_value_is_reused_for_every_seconds(impl, site):
+def test_value_is_reused_for_every_seconds(impl: ModuleType, site: Site) -> None:
     docroot, www = site
     clock = Clock()
     r = impl.Resolver(docroot, every=2.0, clock=clock)
@@ -75,7 +81,7 @@ def test_value_is_reused_for_every_seconds(impl, site):
     assert r.value == real(www, "r1")
 
 
-def test_every_zero_resolves_every_call(impl, site):
+def test_every_zero_resolves_every_call(impl: ModuleType, site: Site) -> None:
     docroot, www = site
     r = impl.Resolver(docroot, every=0)
     for target, rel in [("releases/r1", "r1"), ("releases/r2", "r2"), ("releases/r1", "r1")]:
@@ -83,7 +89,7 @@ def test_every_zero_resolves_every_call(impl, site):
         assert r() == real(www, rel)
 
 
-def test_refresh_forces(impl, site):
+def test_refresh_forces(impl: ModuleType, site: Site) -> None:
     docroot, www = site
     r = impl.Resolver(docroot, every=3600)
     assert r() == real(www, "r2")
@@ -93,7 +99,7 @@ def test_refresh_forces(impl, site):
     assert r() == real(www, "r1")
 
 
-def test_read_only_attributes_and_bytes(impl, site):
+def test_read_only_attributes_and_bytes(impl: ModuleType, site: Site) -> None:
     docroot, www = site
     r = impl.Resolver(os.fsencode(docroot), every=5)
     assert r() == os.fsencode(real(www, "r2"))
@@ -105,12 +111,12 @@ def test_read_only_attributes_and_bytes(impl, site):
 
 @pytest.mark.parametrize("every,exc", [(-1, ValueError), (math.nan, ValueError),
                                        ("2", TypeError), (None, TypeError), (True, TypeError)])
-def test_bad_every(impl, site, every, exc):
+def test_bad_every(impl: ModuleType, site: Site, every: Any, exc: Any) -> None:
     with pytest.raises(exc, match="every"):
         impl.Resolver(site[0], every=every)
 
 
-def test_bad_arguments(impl, site):
+def test_bad_arguments(impl: ModuleType, site: Site) -> None:
     docroot, www = site
     with pytest.raises(ValueError, match="on_error"):
         impl.Resolver(docroot, on_error="ignore")
@@ -130,7 +136,7 @@ def test_bad_arguments(impl, site):
         impl.Resolver(docroot, clock=3)
 
 
-def test_use_readlink_modes(impl, tmp_path):
+def test_use_readlink_modes(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     www = tmp_path / "www"
     (www / "releases" / "r12" / "htdocs").mkdir(parents=True)
     os.symlink("releases/r12", str(www / "A"))
@@ -143,7 +149,8 @@ def test_use_readlink_modes(impl, tmp_path):
     assert impl.Resolver(docroot)() == str(www / "releases/r12/htdocs")
 
 
-def test_on_error_stale_serves_last_good_and_logs_once(impl, site, caplog):
+def test_on_error_stale_serves_last_good_and_logs_once(
+        impl: ModuleType, site: Site, caplog: pytest.LogCaptureFixture) -> None:
     docroot, www = site
     clock = Clock()
     r = impl.Resolver(docroot, every=1.0, on_error="stale", clock=clock)
@@ -166,13 +173,13 @@ def test_on_error_stale_serves_last_good_and_logs_once(impl, site, caplog):
     assert after["stale_served"] - before["stale_served"] == 5
 
 
-def test_on_error_stale_without_value_raises(impl, tmp_path):
+def test_on_error_stale_without_value_raises(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     r = impl.Resolver(str(tmp_path / "nope"), on_error="stale")
     with pytest.raises(FileNotFoundError):
         r()
 
 
-def test_on_error_raise_and_passthrough(impl, site):
+def test_on_error_raise_and_passthrough(impl: ModuleType, site: Site) -> None:
     docroot, www = site
     os.unlink(os.path.join(www, "current"))
     with pytest.raises(FileNotFoundError) as info:
@@ -181,7 +188,7 @@ def test_on_error_raise_and_passthrough(impl, site):
     assert impl.Resolver(docroot, on_error="passthrough")() == docroot
 
 
-def test_failing_docroot_is_retried_at_most_every_min_every_1(impl, site):
+def test_failing_docroot_is_retried_at_most_every_min_every_1(impl: ModuleType, site: Site) -> None:
     docroot, www = site
     clock = Clock()
     r = impl.Resolver(docroot, every=5.0, on_error="raise", clock=clock)
@@ -215,8 +222,12 @@ class ParkingHandler(logging.Handler):
             self.leave.wait(10)
 
 
+#: (resolver, its good value, its clock, www)
+Parked = Tuple[Any, str, Clock, str]
+
+
 @pytest.fixture
-def parked_refresh(impl, site):
+def parked_refresh(impl: ModuleType, site: Site) -> Iterator[Parked]:
     """A resolver whose refresh is under way in another thread, parked mid-refresh."""
     docroot, www = site
     clock = Clock()
@@ -238,7 +249,8 @@ def parked_refresh(impl, site):
         logger.removeHandler(handler)
 
 
-def test_single_flight_others_get_the_cached_value(impl, parked_refresh):
+def test_single_flight_others_get_the_cached_value(
+        impl: ModuleType, parked_refresh: Parked) -> None:
     """While one thread refreshes, the others return the cached value without waiting."""
     r, good, clock, www = parked_refresh
     m0 = impl.stats()["misses"]
@@ -248,7 +260,7 @@ def test_single_flight_others_get_the_cached_value(impl, parked_refresh):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_fork_while_another_thread_refreshes(impl, parked_refresh):
+def test_fork_while_another_thread_refreshes(impl: ModuleType, parked_refresh: Parked) -> None:
     """A child forked mid-refresh neither hangs nor inherits the busy state; counters restart."""
     r, good, clock, www = parked_refresh
     docroot = r.docroot
@@ -276,7 +288,7 @@ def test_fork_while_another_thread_refreshes(impl, parked_refresh):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
-def test_concurrent_resolution_under_atomic_flips(impl, tmp_path):
+def test_concurrent_resolution_under_atomic_flips(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     # tmpfs when there is one: symlink(2) on this kind of ext4 costs ~0.5 ms, and the
     # point is thousands of flips racing the readers, not waiting for the disk
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
@@ -287,20 +299,21 @@ def test_concurrent_resolution_under_atomic_flips(impl, tmp_path):
         shutil.rmtree(base)
 
 
-def _concurrent_flips(impl, docroot, www):
+def _concurrent_flips(impl: ModuleType, docroot: str, www: str) -> None:
     link = os.path.join(www, "current")
     allowed = {real(www, "r1"), real(www, "r2")}
     stop = threading.Event()
-    bad, errors = [], []
+    bad: List[Any] = []
+    errors: List[BaseException] = []
 
-    def flipper():
+    def flipper() -> None:
         n = 0
         while not stop.is_set() and n < 2000:
             flip(link, "releases/r1" if n % 2 else "releases/r2")
             n += 1
         stop.set()
 
-    def worker(every):
+    def worker(every: float) -> None:
         deadline = time.monotonic() + 20
         while not stop.is_set() and time.monotonic() < deadline:
             try:
@@ -320,7 +333,7 @@ def _concurrent_flips(impl, docroot, www):
     assert not errors and not bad
 
 
-def test_non_atomic_flip_stale_never_fails_raise_surfaces(impl, site):
+def test_non_atomic_flip_stale_never_fails_raise_surfaces(impl: ModuleType, site: Site) -> None:
     docroot, www = site
     link = os.path.join(www, "current")
     stale = impl.Resolver(docroot, every=0, on_error="stale")
@@ -341,7 +354,7 @@ def test_non_atomic_flip_stale_never_fails_raise_surfaces(impl, site):
 
 # ---------------------------------------------------------------- registry
 
-def test_resolve_registry_and_introspection(impl, site):
+def test_resolve_registry_and_introspection(impl: ModuleType, site: Site) -> None:
     docroot, www = site
     impl.clear()
     assert impl.resolve(docroot) == real(www, "r2")
@@ -358,12 +371,12 @@ def test_resolve_registry_and_introspection(impl, site):
     assert impl.cache_info() == []
 
 
-def test_registry_is_bounded_lru(impl, tmp_path):
-    dirs = []
+def test_registry_is_bounded_lru(impl: ModuleType, tmp_path: pathlib.Path) -> None:
+    dirs: List[str] = []
     for i in range(5):
-        d = tmp_path / f"d{i}"
-        d.mkdir()
-        dirs.append(str(d))
+        sub = tmp_path / f"d{i}"
+        sub.mkdir()
+        dirs.append(str(sub))
     old = impl.set_maxsize(3)
     try:
         for d in dirs[:3]:
@@ -384,7 +397,7 @@ def test_registry_is_bounded_lru(impl, tmp_path):
         impl.set_maxsize(old)
 
 
-def test_resolve_bad_arguments(impl, site):
+def test_resolve_bad_arguments(impl: ModuleType, site: Site) -> None:
     with pytest.raises(TypeError):
         impl.resolve(["not", "a", "path"])
     with pytest.raises(ValueError):
@@ -393,7 +406,7 @@ def test_resolve_bad_arguments(impl, site):
         impl.resolve(site[0], on_error="nope")
 
 
-def test_stats_counts_hits_and_misses(impl, site):
+def test_stats_counts_hits_and_misses(impl: ModuleType, site: Site) -> None:
     docroot, www = site
     s0 = impl.stats()
     r = impl.Resolver(docroot, every=3600)
@@ -406,19 +419,20 @@ def test_stats_counts_hits_and_misses(impl, site):
     assert set(s1["syscalls"]) == {"readlink", "openat2", "close", "getcwd"}
 
 
-def test_registry_eviction_is_exact_lru_under_random_use(impl, tmp_path):
+def test_registry_eviction_is_exact_lru_under_random_use(
+        impl: ModuleType, tmp_path: pathlib.Path) -> None:
     import collections
     import random
-    dirs = []
+    dirs: List[str] = []
     for i in range(8):
-        d = tmp_path / f"d{i}"
-        d.mkdir()
-        dirs.append(str(d))
+        sub = tmp_path / f"d{i}"
+        sub.mkdir()
+        dirs.append(str(sub))
     rng = random.Random(1234)
     old = impl.set_maxsize(3)
     try:
         impl.clear()
-        model = collections.OrderedDict()
+        model: collections.OrderedDict[str, bool] = collections.OrderedDict()
         for step in range(2000):
             d = dirs[rng.randrange(8)] if rng.random() < 0.9 else dirs[rng.randrange(2)]
             impl.resolve(d)
@@ -446,7 +460,7 @@ def test_registry_eviction_is_exact_lru_under_random_use(impl, tmp_path):
     pytest.param("1", id="str"), pytest.param(None, id="None"), pytest.param(True, id="bool"),
     pytest.param(1j, id="complex"), pytest.param(b"1", id="bytes"),
 ])
-def test_every_wrong_type(impl, site_paths, value):
+def test_every_wrong_type(impl: ModuleType, site_paths: Dict[str, str], value: Any) -> None:
     for call in (lambda m: m.Resolver(site_paths["docroot"], every=value),
                  lambda m: m.resolve(site_paths["docroot"], every=value)):
         got = agree(impl, call)
@@ -456,7 +470,7 @@ def test_every_wrong_type(impl, site_paths, value):
 
 @pytest.mark.usefixtures("watchdog")
 @pytest.mark.parametrize("value", [-1, -0.001, math.nan, -math.inf])
-def test_every_bad_value(impl, site_paths, value):
+def test_every_bad_value(impl: ModuleType, site_paths: Dict[str, str], value: Any) -> None:
     for call in (lambda m: m.Resolver(site_paths["docroot"], every=value),
                  lambda m: m.resolve(site_paths["docroot"], every=value)):
         got = agree(impl, call)
@@ -467,7 +481,8 @@ def test_every_bad_value(impl, site_paths, value):
 @pytest.mark.parametrize("option,value", [
     ("every", []), ("every", {}), ("use_readlink", ["/"]), ("on_error", ["stale"]),
 ])
-def test_resolve_unhashable_option_names_the_option(impl, site_paths, option, value):
+def test_resolve_unhashable_option_names_the_option(
+        impl: ModuleType, site_paths: Dict[str, str], option: Any, value: Any) -> None:
     """resolve() with an unhashable option value names the option, never the
     docroot, and raises what Resolver() raises for the same value."""
     got = agree(impl, lambda m: m.resolve(site_paths["docroot"], **{option: value}))
@@ -477,7 +492,7 @@ def test_resolve_unhashable_option_names_the_option(impl, site_paths, option, va
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_every_huge_and_infinite(impl, site_paths):
+def test_every_huge_and_infinite(impl: ModuleType, site_paths: Dict[str, str]) -> None:
     assert agree(impl, lambda m: m.Resolver(site_paths["docroot"], every=math.inf)()) == (
         "ok", site_paths["r1"])
     # an int too large for a float: both implementations answer the same way
@@ -493,7 +508,7 @@ def test_every_huge_and_infinite(impl, site_paths):
 
 @pytest.mark.usefixtures("watchdog")
 @pytest.mark.parametrize("value", [None, "", "STALE", "raise ", 1, b"stale"])
-def test_on_error_bad_value(impl, site_paths, value):
+def test_on_error_bad_value(impl: ModuleType, site_paths: Dict[str, str], value: Any) -> None:
     got = agree(impl, lambda m: m.Resolver(site_paths["docroot"], on_error=value))
     assert got == ("ValueError", "on_error must be one of 'stale', 'raise', 'passthrough', "
                                  f"got {value!r}")
@@ -504,7 +519,8 @@ def test_on_error_bad_value(impl, site_paths, value):
     (1, "TypeError"), (0, "TypeError"), (1.0, "TypeError"), (b"/", "ValueError"),
     ("relative/start", "ValueError"), ("", "ValueError"), ("/not/a/prefix", "ValueError"),
 ])
-def test_use_readlink_bad_value(impl, site_paths, value, exc):
+def test_use_readlink_bad_value(
+        impl: ModuleType, site_paths: Dict[str, str], value: Any, exc: Any) -> None:
     got = agree(impl, lambda m: m.Resolver(site_paths["docroot"], use_readlink=value).start)
     if value == b"/":  # a bytes start for a str docroot is fine: "/" is a prefix
         assert got[0] == "ok"
@@ -513,13 +529,13 @@ def test_use_readlink_bad_value(impl, site_paths, value, exc):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_use_readlink_with_relative_docroot(impl):
+def test_use_readlink_with_relative_docroot(impl: ModuleType) -> None:
     got = agree(impl, lambda m: m.Resolver("rel/docroot", use_readlink=True))
     assert got == ("ValueError", "use_readlink needs an absolute docroot")
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_clock_and_call_arguments(impl, site_paths):
+def test_clock_and_call_arguments(impl: ModuleType, site_paths: Dict[str, str]) -> None:
     assert agree(impl, lambda m: m.Resolver(site_paths["docroot"], clock=3)) == (
         "TypeError", "clock must be a callable returning seconds, or None")
     r = impl.Resolver(site_paths["docroot"])
@@ -544,14 +560,14 @@ def test_clock_and_call_arguments(impl, site_paths):
     (True, "TypeError", "maxsize must be an int, not bool"),
     ("3", "TypeError", "maxsize must be an int, not str"),
 ])
-def test_set_maxsize_bad_values(impl, value, exc, msg):
+def test_set_maxsize_bad_values(impl: ModuleType, value: Any, exc: Any, msg: Any) -> None:
     before = impl.get_maxsize()
     assert agree(impl, lambda m: m.set_maxsize(value)) == (exc, msg)
     assert impl.get_maxsize() == before
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_set_maxsize_huge_agrees(impl):
+def test_set_maxsize_huge_agrees(impl: ModuleType) -> None:
     """set_maxsize(10 ** 20): the compiled core and the twin answer alike
     (both accept it, or both raise the same exception type)."""
     before, twin_before = impl.get_maxsize(), PURE.get_maxsize()
@@ -570,7 +586,7 @@ def test_set_maxsize_huge_agrees(impl):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_set_features_bad_names_and_introspection_arguments(impl):
+def test_set_features_bad_names_and_introspection_arguments(impl: ModuleType) -> None:
     assert agree(impl, lambda m: m.set_features(foo=True)) == (
         "ValueError", "unknown feature 'foo'")
     for fn in ("stats", "cache_info", "features", "get_maxsize", "set_features"):
@@ -580,7 +596,7 @@ def test_set_features_bad_names_and_introspection_arguments(impl):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_clear_with_empty_prefix_is_clear_all(impl, site_paths):
+def test_clear_with_empty_prefix_is_clear_all(impl: ModuleType, site_paths: Dict[str, str]) -> None:
     for m in (impl, PURE):
         m.resolve(site_paths["docroot"])
         m.resolve(site_paths["file"])
@@ -589,7 +605,7 @@ def test_clear_with_empty_prefix_is_clear_all(impl, site_paths):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_resolver_refresh_across_the_path_max_boundary(impl, root):
+def test_resolver_refresh_across_the_path_max_boundary(impl: ModuleType, root: str) -> None:
     """The compiled refresh splices link targets into the docroot text: check its bounds."""
     long_dir = make_dirs_beyond_path_max(root, 4000)
     fd = os.open(long_dir, os.O_RDONLY)
@@ -618,13 +634,13 @@ def test_resolver_refresh_across_the_path_max_boundary(impl, root):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_permission_lost_after_a_good_resolution(impl, root):
+def test_permission_lost_after_a_good_resolution(impl: ModuleType, root: str) -> None:
     """Stale serves the last good value, raise raises PermissionError, then recovery."""
     make_permission_tree(root)
     docroot = f"{root}/mine/current/public"
     name = "cython" if impl is not PURE else "python"
 
-    def child() -> list:
+    def child() -> List[Any]:
         m = _module(name)
         stale = m.Resolver(docroot, every=0)
         loud = m.Resolver(docroot, every=0, on_error="raise")
@@ -645,7 +661,7 @@ def test_permission_lost_after_a_good_resolution(impl, root):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_docroot_link_flipped_to_a_file(impl, site_paths):
+def test_docroot_link_flipped_to_a_file(impl: ModuleType, site_paths: Dict[str, str]) -> None:
     root, docroot = site_paths["root"], site_paths["docroot"]
 
     def flip(target: str) -> None:
@@ -671,7 +687,8 @@ def test_docroot_link_flipped_to_a_file(impl, site_paths):
 
 # ------------------------------------------------- 0.2: defects of issue 14, stats() keys
 
-def test_failing_resolver_forms_no_reference_cycle(impl, tmp_path):
+def test_failing_resolver_forms_no_reference_cycle(
+        impl: ModuleType, tmp_path: pathlib.Path) -> None:
     """#14 item 10: the stored error carries no traceback (whose frames would reference
     the Resolver), so a failing Resolver is freed by reference counting alone."""
     missing = str(tmp_path / "missing" / "docroot")
@@ -693,7 +710,8 @@ def test_failing_resolver_forms_no_reference_cycle(impl, tmp_path):
         gc.enable()
 
 
-def test_failing_resolve_entries_are_freed_on_eviction(impl, tmp_path):
+def test_failing_resolve_entries_are_freed_on_eviction(
+        impl: ModuleType, tmp_path: pathlib.Path) -> None:
     """#14 item 10 as reported: failing resolve() docroots beyond maxsize, gc disabled:
     evicted entries are freed at once (0.1.0's pure twin kept every one alive)."""
     old = impl.set_maxsize(4)
@@ -714,13 +732,13 @@ def test_failing_resolve_entries_are_freed_on_eviction(impl, tmp_path):
 class EqualToStr:
     """Not a path, but equal to (and hashed like) a str: it must not pass for one."""
 
-    def __init__(self, s):
+    def __init__(self, s: str) -> None:
         self.s = s
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self.s)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return other == self.s
 
 
@@ -736,7 +754,8 @@ class EqualToStr:
     ({}, {"on_error": EqualToStr("stale")}, ValueError),
 ], ids=["every-True", "every-False", "every-complex", "every-Fraction", "every-Decimal",
         "use_readlink-1", "use_readlink-0", "on_error-lookalike", "on_error-lookalike-default"])
-def test_resolve_checks_do_not_depend_on_the_registry(impl, site, good, bad, exc):
+def test_resolve_checks_do_not_depend_on_the_registry(
+        impl: ModuleType, site: Site, good: Any, bad: Any, exc: Any) -> None:
     """#14 item 11: an argument equal to a valid one (True == 1, 1+0j == 1) is checked
     like any other, before and after the valid one made an entry."""
     docroot, www = site
@@ -747,7 +766,8 @@ def test_resolve_checks_do_not_depend_on_the_registry(impl, site, good, bad, exc
         impl.resolve(docroot, **bad)
 
 
-def test_resolve_docroot_check_does_not_depend_on_the_registry(impl, site):
+def test_resolve_docroot_check_does_not_depend_on_the_registry(
+        impl: ModuleType, site: Site) -> None:
     """#14 item 11 for the docroot, on the one-argument fast path and the general one."""
     docroot, www = site
     assert impl.resolve(docroot) == real(www, "r2")
@@ -761,11 +781,11 @@ class FloatSeconds(float):
     pass
 
 
-def test_resolve_registry_keys_agree_with_registry_key(impl, site):
+def test_resolve_registry_keys_agree_with_registry_key(impl: ModuleType, site: Site) -> None:
     """The compiled resolve() computes plain keys in C: it must partition arguments into
     entries exactly as _registry.registry_key does (and the pure twin)."""
     docroot, _ = site
-    calls = [
+    calls: List[Tuple[Any, Dict[str, Any]]] = [
         (docroot, {}), (docroot, {"every": 2}), (docroot, {"every": 2.0}),
         (docroot, {"on_error": "stale"}), (docroot, {"use_readlink": False}),
         (docroot, {"use_readlink": None}), (docroot, {"every": 3}), (docroot, {"every": 3.0}),
@@ -782,7 +802,8 @@ def test_resolve_registry_keys_agree_with_registry_key(impl, site):
         assert impl.stats()["entries"] == len(keys), (d, kwargs)
 
 
-def test_clear_prefix_counts_absoluteness(impl, tmp_path, monkeypatch):
+def test_clear_prefix_counts_absoluteness(
+        impl: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """#14 item 12: ``clear("tmp")`` does not drop ``/tmp/...``; ``clear("/tmp")`` does not
     drop the relative ``tmp/www``."""
     (tmp_path / "www").mkdir()
@@ -806,7 +827,7 @@ def test_clear_prefix_counts_absoluteness(impl, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("start,want", [("/", "/"), (b"/", "/"), ("//", "/"), ("/./", "/")])
-def test_start_of_the_root(impl, site, start, want):
+def test_start_of_the_root(impl: ModuleType, site: Site, start: Any, want: Any) -> None:
     """#14 item 15a: ``use_readlink='/'`` reports ``start == '/'`` (0.1.0: the first
     component of the docroot), in the docroot's kind."""
     docroot, www = site
@@ -817,7 +838,7 @@ def test_start_of_the_root(impl, site, start, want):
     assert rb.start == os.fsencode(want)
 
 
-def test_start_is_normalised(impl, site):
+def test_start_is_normalised(impl: ModuleType, site: Site) -> None:
     docroot, www = site
     r = impl.Resolver(docroot, use_readlink=www + "//./current/")
     assert r.start == www + "/current"
@@ -832,7 +853,7 @@ def test_start_is_normalised(impl, site):
     (1 + 0j, TypeError, "clock() must return a number of seconds, not complex"),
     (math.nan, ValueError, "clock() returned nan"),
 ])
-def test_bad_clock_reading(impl, site, reading, exc, msg):
+def test_bad_clock_reading(impl: ModuleType, site: Site, reading: Any, exc: Any, msg: Any) -> None:
     """#14 item 15f: a test clock must return int or float seconds; anything else raises
     the same error on both cores, at every reading (call, refresh, age)."""
     docroot, _ = site
@@ -844,14 +865,14 @@ def test_bad_clock_reading(impl, site, reading, exc, msg):
 
 
 @pytest.mark.parametrize("reading", [1000, 1000.0, FloatSeconds(1000.0)])
-def test_good_clock_readings(impl, site, reading):
+def test_good_clock_readings(impl: ModuleType, site: Site, reading: Any) -> None:
     docroot, www = site
     r = impl.Resolver(docroot, every=10, clock=lambda: reading)
     assert r() == real(www, "r2")
     assert r.age == 0.0 and r.expires_in == 10.0
 
 
-def test_stats_keys(impl):
+def test_stats_keys(impl: ModuleType) -> None:
     """Each syscall count is reported once, under ``syscalls`` (0.1.0 also had it at the top);
     #11 added watch mode's ``watching`` (bool), ``events`` and ``watches``."""
     s = impl.stats()
@@ -862,11 +883,11 @@ def test_stats_keys(impl):
     assert all(type(v) is int for v in s["syscalls"].values())
 
 
-def test_resolver_is_generic_at_run_time(impl):
+def test_resolver_is_generic_at_run_time(impl: ModuleType) -> None:
     assert impl.Resolver[str] is not None and impl.Resolver[bytes] is not None
 
 
-def test_second_init_starts_afresh(impl, site, tmp_path):
+def test_second_init_starts_afresh(impl: ModuleType, site: Site, tmp_path: pathlib.Path) -> None:
     """Calling __init__ again configures a new docroot: no value of the old one is served."""
     docroot, www = site
     other = tmp_path / "other"

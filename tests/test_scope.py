@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 import os
 import pathlib
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
-from helpers import fork_call
+from helpers import fork_call, ignore_start_response
 
 import realdoc
 from realdoc import _config
@@ -239,7 +239,7 @@ def test_auto_failing_before_pin_recovers_at_pin(impl: Any, tmp_path: pathlib.Pa
 
 # ---------------------------------------------------------------- middlewares
 
-def wsgi_app(environ: Dict[str, Any], start_response: Any) -> list:
+def wsgi_app(environ: Dict[str, Any], start_response: Any) -> List[bytes]:
     start_response("200 OK", [])
     return [realdoc.docroot().encode()]
 
@@ -250,7 +250,8 @@ async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
 
 def test_middlewares_take_scope(tmp_path: pathlib.Path) -> None:
     current, r1, r2, _ = make_deploy(tmp_path)
-    for cls, app in ((WsgiMiddleware, wsgi_app), (AsgiMiddleware, asgi_app)):
+    pairs: Tuple[Tuple[Any, Any], ...] = ((WsgiMiddleware, wsgi_app), (AsgiMiddleware, asgi_app))
+    for cls, app in pairs:
         mw = cls(app, current, scope="request")
         assert mw.resolver.scope == "request"
         assert cls(app, current).resolver.scope == "auto"
@@ -259,13 +260,13 @@ def test_middlewares_take_scope(tmp_path: pathlib.Path) -> None:
         with pytest.raises(ValueError, match="scope"):
             cls(app, current, scope="sometimes")
 
-    def child() -> Tuple[list, list, str]:
+    def child() -> Tuple[List[bytes], List[bytes], str]:
         realdoc.pin_process(current, rollover=False)
         flip(current, r2)
         mw = WsgiMiddleware(wsgi_app, current + "/static", every=0)
-        body = mw({}, lambda *a: None)
+        body = mw({}, ignore_start_response)
         req = WsgiMiddleware(wsgi_app, current + "/static", every=0, scope="request")
-        return list(body), list(req({}, lambda *a: None)), repr(mw)
+        return list(body), list(req({}, ignore_start_response)), repr(mw)
 
     auto_body, request_body, text = fork_call(child)
     assert auto_body == [(r1 + "/static").encode()]

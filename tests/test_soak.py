@@ -28,9 +28,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import pathlib
 import sys
 import threading
 import time
+from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
@@ -173,11 +175,11 @@ def check(result: Dict[str, Any], seconds: float) -> None:
     assert result["rss_growth"] < RSS_BOUND, result
 
 
-def test_soak_short(impl, tmp_path):
+def test_soak_short(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     check(soak(impl, str(tmp_path / "site"), SHORT_SECONDS), SHORT_SECONDS)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HARDENING, reason="long run: set REALDOC_HARDENING=1 (.ci/hardening does)")
-def test_soak_long(impl, tmp_path):
+def test_soak_long(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     check(soak(impl, str(tmp_path / "site"), LONG_SECONDS), LONG_SECONDS)

@@ -10,7 +10,7 @@ import stat
 import subprocess
 import sys
 import threading
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import pytest
 from helpers import PathLike, child_env, fork_call, outcome, tmp_leftovers
@@ -568,14 +568,14 @@ def test_ab_no_temp_left_when_second_rename_fails(
     (dict(link="/", target="/x"), ValueError, "link must name a symlink, not '/'"),
     (dict(link="..", target="/x"), ValueError, "link must name a symlink, not '..'"),
 ])
-def test_switch_bad_arguments(kwargs, exc, msg):
+def test_switch_bad_arguments(kwargs: Any, exc: Any, msg: Any) -> None:
     with pytest.raises(exc) as ei:
         switch(**kwargs)
     assert str(ei.value) == msg
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_switch_file_system_errors(deploy):
+def test_switch_file_system_errors(deploy: str) -> None:
     d = deploy
     cases = [
         (dict(link=f"{d}/adir", target=f"{d}/releases/r2"), errno.EISDIR, f"{d}/adir"),
@@ -597,7 +597,7 @@ def test_switch_file_system_errors(deploy):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_switch_conflict_and_names(deploy):
+def test_switch_conflict_and_names(deploy: str) -> None:
     d = deploy
     with pytest.raises(SwitchConflict) as ei:
         switch(f"{d}/current", f"{d}/releases/r2", expect="releases/r9")
@@ -618,7 +618,7 @@ def test_switch_conflict_and_names(deploy):
 
 
 @pytest.mark.usefixtures("watchdog")
-def test_deleted_cwd_switch(root):
+def test_deleted_cwd_switch(root: str) -> None:
     os.makedirs(f"{root}/rel")
 
     def child() -> tuple:

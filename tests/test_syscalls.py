@@ -9,6 +9,8 @@ import collections
 import functools
 import os
 import tempfile
+from types import ModuleType
+from typing import Iterator, Tuple
 
 import pytest
 from helpers import child_env, make_docroot_tree
@@ -34,8 +36,12 @@ def setup_for(impl_name: str, extra: str = "") -> str:
     return f"from realdoc import {mod} as M\nimport ctypes\n{extra}"
 
 
+#: (root, www, docroot)
+DocrootTree = Tuple[str, str, str]
+
+
 @pytest.fixture(scope="module")
-def docroot_tree():
+def docroot_tree() -> Iterator[DocrootTree]:
     """``/tmp/rdXXXX/www/current/public/assets``: six components, one link to
     the two-component target ``releases/r2`` (the docroot case of the docs)."""
     root = tempfile.mkdtemp(prefix="rd", dir="/tmp")
@@ -60,7 +66,8 @@ def libc_counts(path: str) -> collections.Counter:
     return counts("libc.realpath(P, buf)", setup)  # cached: shared by both implementations
 
 
-def test_realpath_docroot_case_is_three_syscalls(docroot_tree, impl):
+def test_realpath_docroot_case_is_three_syscalls(
+        docroot_tree: DocrootTree, impl: ModuleType) -> None:
     impl_name = name_of(impl)
     root, www, docroot = docroot_tree
     got = counts("M.realpath(P)", setup_for(impl_name, f"P = {docroot!r}\nM.realpath(P)"))
@@ -68,7 +75,8 @@ def test_realpath_docroot_case_is_three_syscalls(docroot_tree, impl):
     assert sum(libc_counts(docroot).values()) == 8
 
 
-def test_realpath_never_more_syscalls_than_libc(docroot_tree, impl):
+def test_realpath_never_more_syscalls_than_libc(
+        docroot_tree: DocrootTree, impl: ModuleType) -> None:
     impl_name = name_of(impl)
     root, www, docroot = docroot_tree
     # short and long, one link, two-level, dots, and no link at all
@@ -83,7 +91,7 @@ def test_realpath_never_more_syscalls_than_libc(docroot_tree, impl):
         assert "getcwd" not in ours  # absolute paths never ask for the cwd
 
 
-def test_first_link_syscalls(docroot_tree, impl):
+def test_first_link_syscalls(docroot_tree: DocrootTree, impl: ModuleType) -> None:
     impl_name = name_of(impl)
     root, www, docroot = docroot_tree
     link = os.path.join(www, "current")
@@ -94,7 +102,7 @@ def test_first_link_syscalls(docroot_tree, impl):
     assert counts("M.first_link(P)", setup) == {"readlink": n}
 
 
-def test_resolver_refresh_and_hit(docroot_tree, impl):
+def test_resolver_refresh_and_hit(docroot_tree: DocrootTree, impl: ModuleType) -> None:
     impl_name = name_of(impl)
     root, www, docroot = docroot_tree
     setup = setup_for(impl_name, f"R = M.Resolver({docroot!r}, every=0)\nR(); R()\n"
@@ -107,7 +115,7 @@ def test_resolver_refresh_and_hit(docroot_tree, impl):
     assert counts("for _ in range(100): M.resolve(P)", setup) == {}
 
 
-def test_compiled_refresh_keeps_the_chain(docroot_tree, impl):
+def test_compiled_refresh_keeps_the_chain(docroot_tree: DocrootTree, impl: ModuleType) -> None:
     if impl.__name__.endswith("_py"):
         pytest.skip("prediction is the compiled core's")
     root, www, docroot = docroot_tree

@@ -14,7 +14,7 @@ import wsgiref.util
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import pytest
-from helpers import child_env
+from helpers import child_env, ignore_start_response
 
 import realdoc
 from realdoc import asgi, wsgi
@@ -551,9 +551,9 @@ def test_len_is_passed_through_only_when_the_body_has_one(tree: DeployTree) -> N
         return _SizedBody(b"x")
 
     env: Dict[str, Any] = {}
-    sized = wsgi.RealdocMiddleware(sized_app, tree.docroot)(env, lambda *a: None)
+    sized = wsgi.RealdocMiddleware(sized_app, tree.docroot)(env, ignore_start_response)
     assert len(sized) == 1  # type: ignore[arg-type]
-    gen = wsgi.RealdocMiddleware(gen_app, tree.docroot)(env, lambda *a: None)
+    gen = wsgi.RealdocMiddleware(gen_app, tree.docroot)(env, ignore_start_response)
     assert not hasattr(gen, "__len__")
     with pytest.raises(TypeError):
         len(gen)  # type: ignore[arg-type]
@@ -572,7 +572,7 @@ def test_function_file_wrapper_result_is_returned_untouched(tree: DeployTree) ->
         return environ["wsgi.file_wrapper"](io.BytesIO(b"data"), 4096)
 
     env: Dict[str, Any] = {"wsgi.file_wrapper": uwsgi_like_wrapper}
-    result = wsgi.RealdocMiddleware(app, tree.docroot)(env, lambda *a: None)
+    result = wsgi.RealdocMiddleware(app, tree.docroot)(env, ignore_start_response)
     assert result is returned[0]
 
     # Another file-like object the app made itself is still pinned (it may run app code).
@@ -582,7 +582,7 @@ def test_function_file_wrapper_result_is_returned_untouched(tree: DeployTree) ->
         return io.BytesIO(b"mine")
 
     env = {"wsgi.file_wrapper": uwsgi_like_wrapper}
-    result = wsgi.RealdocMiddleware(other_app, tree.docroot)(env, lambda *a: None)
+    result = wsgi.RealdocMiddleware(other_app, tree.docroot)(env, ignore_start_response)
     assert isinstance(result, wsgi._PinnedIterable)
     assert b"".join(result) == b"mine"
 
