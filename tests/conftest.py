@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 from types import ModuleType
-from typing import Dict, Iterator
+from typing import Any, Dict, Iterator, Tuple
 
 import pytest
 from helpers import PURE, make_link_chain
@@ -58,7 +58,7 @@ def impl(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
 
 
 @pytest.fixture
-def both() -> tuple:
+def both() -> Tuple[Any, ...]:
     """(compiled, pure) for differential checks."""
     return _module("cython"), _fastpath_py
 

@@ -422,7 +422,7 @@ def test_switch_concurrent_cli_exactly_one_wins(site: pathlib.Path) -> None:
 # switch): one line on stderr, nothing on stdout, never a traceback.
 
 def run_cli(*args: Any, cwd: Optional[str] = None,
-            preexec: Optional[Callable[[], None]] = None) -> subprocess.CompletedProcess:
+            preexec: Optional[Callable[[], None]] = None) -> subprocess.CompletedProcess[bytes]:
     argv = [sys.executable, "-m", "realdoc", *[os.fspath(a) for a in args]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # preexec_fn with threads
@@ -442,7 +442,7 @@ def one_error_line(stderr: bytes, prefix: bytes) -> str:
 def test_permission_denied_cli_and_switch(root: str) -> None:
     make_permission_tree(root)
 
-    def child() -> list:
+    def child() -> List[Any]:
         out = []
         for argv in (["resolve", f"{root}/priv/x"],
                      ["resolve", "--use-readlink", f"{root}/priv/x/y"],

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import tempfile
+from typing import List, Set, Tuple
 
 import pytest
 
@@ -46,7 +47,7 @@ def test_replay(path: str) -> None:
         log.disabled = was
 
 
-def _names_outside(dirs: list) -> set:
+def _names_outside(dirs: List[str]) -> Set[Tuple[str, str]]:
     names = {os.fsdecode(n) for n in fuzz_realdoc.NAMES} | {"A", "B", "cur", "nope"}
     found = set()
     for d in dirs:

@@ -25,7 +25,7 @@ import pathlib
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple, TypeVar, overload
 
 import pytest
 from test_servers import APPS, Server, Tally, hammer
@@ -133,6 +133,17 @@ def start_server(kind: str, argv: List[str], app: str, log: pathlib.Path, pin: b
     pytest.fail(f"{kind}: no free port after 3 attempts")
 
 
+RolloverTallyT = TypeVar("RolloverTallyT", bound=RolloverTally)
+
+
+@overload
+def storm(srv: Server, tree: DeployTree, flips: int,
+          stop_when_mixed: bool = False, *, path: str = "/page",
+          tally: None = None) -> Tuple[RolloverTally, List[float]]: ...
+@overload
+def storm(srv: Server, tree: DeployTree, flips: int,
+          stop_when_mixed: bool = False, *, path: str = "/page",
+          tally: RolloverTallyT) -> Tuple[RolloverTallyT, List[float]]: ...
 def storm(srv: Server, tree: DeployTree, flips: int,
           stop_when_mixed: bool = False, *, path: str = "/page",
           tally: Optional[RolloverTally] = None) -> Tuple[RolloverTally, List[float]]:

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, TypeVar, overload
 
 import pytest
 from helpers import child_env
@@ -200,8 +200,21 @@ class Tally:
                 f"releases={sorted(self.releases)} samples={self.samples}")
 
 
+TallyT = TypeVar("TallyT", bound=Tally)
+
+
+@overload
 def hammer(port: int, path: str, total: int,
            enough: Optional[Callable[[Tally], bool]] = None, *,
+           tally: None = None, seconds: float = RUN_DEADLINE,
+           clients: int = CLIENTS) -> Tally: ...
+@overload
+def hammer(port: int, path: str, total: int,
+           enough: Optional[Callable[[TallyT], bool]] = None, *,
+           tally: TallyT, seconds: float = RUN_DEADLINE,
+           clients: int = CLIENTS) -> TallyT: ...
+def hammer(port: int, path: str, total: int,
+           enough: Optional[Callable[[Any], bool]] = None, *,
            tally: Optional[Tally] = None, seconds: float = RUN_DEADLINE,
            clients: int = CLIENTS) -> Tally:
     """Send ``total`` GETs from ``clients`` threads (keep-alive when the server allows).

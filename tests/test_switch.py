@@ -10,7 +10,7 @@ import stat
 import subprocess
 import sys
 import threading
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import pytest
 from helpers import PathLike, child_env, fork_call, outcome, tmp_leftovers
@@ -621,7 +621,7 @@ def test_switch_conflict_and_names(deploy: str) -> None:
 def test_deleted_cwd_switch(root: str) -> None:
     os.makedirs(f"{root}/rel")
 
-    def child() -> tuple:
+    def child() -> Tuple[Any, ...]:
         os.makedirs(f"{root}/gone")
         os.chdir(f"{root}/gone")
         os.rmdir(f"{root}/gone")

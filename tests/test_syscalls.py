@@ -21,10 +21,10 @@ from realdoc.testing.plugin import require_strace
 ALIASES = {"readlinkat": "readlink", "open": "openat"}
 
 
-def counts(code: str, setup: str) -> collections.Counter:
+def counts(code: str, setup: str) -> collections.Counter[str]:
     require_strace()
     trace = count_syscalls_in_child(code, setup=setup, env=child_env())
-    out: collections.Counter = collections.Counter()
+    out: collections.Counter[str] = collections.Counter()
     for name, n in trace.counts.items():
         if n:
             out[ALIASES.get(name, name)] += n
@@ -59,7 +59,7 @@ def name_of(impl) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def libc_counts(path: str) -> collections.Counter:
+def libc_counts(path: str) -> collections.Counter[str]:
     setup = ("import ctypes\nlibc = ctypes.CDLL(None)\nlibc.realpath.restype = ctypes.c_void_p\n"
              f"P = {os.fsencode(path)!r}\nbuf = ctypes.create_string_buffer(8192)\n"
              "libc.realpath(P, buf)")

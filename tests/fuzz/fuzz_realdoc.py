@@ -37,7 +37,7 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 try:
     from realdoc import _fastpath as C
@@ -60,7 +60,7 @@ def check(cond: bool, *what: Any) -> None:
         raise Finding(" | ".join(repr(w) for w in what))
 
 
-def outcome(fn: Callable[..., Any], *args: Any, **kw: Any) -> tuple:
+def outcome(fn: Callable[..., Any], *args: Any, **kw: Any) -> Tuple[Any, ...]:
     """("ok", value) or (exception type name, errno, strerror, filename, message).
 
     Only the exceptions of the contract are caught (OSError, ValueError,
@@ -94,7 +94,7 @@ class Data:
         self.i += 1
         return b
 
-    def pick(self, seq: list) -> Any:
+    def pick(self, seq: List[Any]) -> Any:
         return seq[self.byte() % len(seq)]
 
 
@@ -237,11 +237,11 @@ class Tree:
 
 # ------------------------------------------------------------------- checks
 
-def impls() -> list:
+def impls() -> List[Any]:
     return [m for m in (C, P) if m is not None]
 
 
-def same_errors(a: tuple, b: tuple, *ctx: Any) -> None:
+def same_errors(a: Tuple[Any, ...], b: Tuple[Any, ...], *ctx: Any) -> None:
     check(a == b, "compiled and pure twin disagree", *ctx, a, b)
 
 
@@ -309,7 +309,7 @@ def pick_start(d: Data, p: bytes) -> bytes:
     return start + d.pick([b"", b"/", b"x", b"/.", b"/./"])
 
 
-def expected(mode: bool, p: bytes) -> tuple:
+def expected(mode: bool, p: bytes) -> Tuple[Any, ...]:
     """What a fresh resolution of p gives now (realpath via libc; first_link via the core)."""
     if not mode:
         want = libc_realpath(p)
@@ -354,7 +354,7 @@ def check_resolvers(d: Data, tree: Tree, p: bytes) -> None:
                 check(got[3] == arg, "Resolver error filename", *ctx, got)
 
 
-def ref_join(root: Any, parts: list) -> tuple:
+def ref_join(root: Any, parts: List[Any]) -> Tuple[Any, ...]:
     """Lexical reference for realdoc's join."""
     kinds = {type(root)} | {type(x) for x in parts}
     if len(kinds) > 1:
@@ -389,7 +389,7 @@ def check_join(d: Data, tree: Tree) -> None:
     mix = d.byte() % 8
     if mix == 1:
         root_a: Any = os.fsdecode(root)
-        parts_a: list = [os.fsdecode(x) for x in parts]
+        parts_a: List[Any] = [os.fsdecode(x) for x in parts]
     elif mix == 2 and parts:
         root_a, parts_a = root, [os.fsdecode(parts[0])] + parts[1:]
     else:

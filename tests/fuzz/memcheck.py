@@ -40,13 +40,14 @@ import sys
 import tempfile
 import threading
 import xml.etree.ElementTree as ET
+from typing import Any, Dict, List
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OURS = ("_fastpath",)
 OUR_FUNCS = ("__pyx_", "rd_")
 
 
-def workload() -> dict:
+def workload() -> Dict[str, Any]:
     import logging
 
     from realdoc import _fastpath as C
@@ -226,7 +227,7 @@ def run() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def main(argv: list) -> int:
+def main(argv: List[str]) -> int:
     if len(argv) > 1 and argv[1] == "workload":
         info = workload()
         if len(argv) > 2:

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import traceback
+from typing import Any, Dict, List
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "fuzz_realdoc.py")
@@ -44,7 +45,7 @@ def _scratch() -> str:
     return tempfile.mkdtemp(prefix="rdfz-", dir=fast)
 
 
-def _env(scratch: str) -> dict:
+def _env(scratch: str) -> Dict[str, str]:
     """Environment for the fuzz process: absolute PYTHONPATH, TMPDIR=scratch."""
     env = dict(os.environ)
     if env.get("PYTHONPATH"):  # the fuzzer runs in a scratch directory
@@ -63,7 +64,7 @@ def save(data: bytes, kind: str) -> str:
     return path
 
 
-def replay(paths: list) -> int:
+def replay(paths: List[str]) -> int:
     sys.path.insert(0, HERE)
     logging.getLogger("realdoc").disabled = True
     import fuzz_realdoc
@@ -143,7 +144,7 @@ def _hypothesis_loop(seconds: float) -> int:
     import fuzz_realdoc
     from hypothesis import HealthCheck, given, settings, strategies as st
 
-    failing: list = []
+    failing: List[Any] = []
     seen = [0]
 
     @settings(max_examples=500, deadline=None, database=None,
