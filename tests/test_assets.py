@@ -90,6 +90,7 @@ def test_pinned_hashed_names_found_in_other_releases(tmp_path: pathlib.Path) -> 
         release = realdoc.pin_process(tree.current, rollover=False)
         static = os.path.join(release, "static")
         found = {n: find_asset(static, h) for n, h in names.items()}
+        assert found["r1"] is not None
         with open(found["r1"], encoding="utf-8") as f:
             r1_bytes = f.read()
         return (found, r1_bytes, find_asset(static, "css/app.0123456789ab.css"),

@@ -7,7 +7,7 @@ import os
 import pathlib
 import subprocess
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, cast
 
 import pytest
 from helpers import child_env
@@ -124,7 +124,7 @@ def test_json_report_and_cleanup(monkeypatch: pytest.MonkeyPatch,
         assert "os.path.realpath" in rows[f"realpath-{realdoc.implementation}"]["ratios"]
     assert len(roots) == 2 and not any(os.path.exists(r) for r in roots)
     assert realdoc.cache_info() == [] or all(
-        not any(e["docroot"].startswith(r) for r in roots) for e in realdoc.cache_info())
+        not any(cast(str, e["docroot"]).startswith(r) for r in roots) for e in realdoc.cache_info())
 
 
 def test_bad_options(capsys: pytest.CaptureFixture[str]) -> None:

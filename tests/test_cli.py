@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Union
 
 import pytest
 from helpers import (
@@ -621,13 +621,12 @@ def test_switch_ab_two_links_in_one_directory(tmp_path: pathlib.Path) -> None:
     assert (tmp_path / "staging" / ".").resolve() == (tmp_path / "releases" / "stage1").resolve()
 
 
-def run_with_stdout(stdout: object, *args: Arg) -> subprocess.CompletedProcess[bytes]:
+def run_with_stdout(stdout: Union[int, IO[Any]], *args: Arg) -> subprocess.CompletedProcess[bytes]:
     """``python -m realdoc ARGS`` with the given stdout (a file object or descriptor)."""
     env = child_env()
     argv: List[Union[str, bytes]] = [sys.executable, "-m", "realdoc"]
     argv.extend(os.fspath(a) for a in args)
-    return subprocess.run(argv, stdout=stdout, stderr=subprocess.PIPE, env=env,  # type: ignore[call-overload]
-                          timeout=60)
+    return subprocess.run(argv, stdout=stdout, stderr=subprocess.PIPE, env=env, timeout=60)
 
 
 def test_switch_to_dev_full_is_still_a_success(site: pathlib.Path) -> None:

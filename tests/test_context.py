@@ -7,7 +7,7 @@ import os
 import pathlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterable, List
+from typing import Any, Callable, Dict, Iterable, List, Tuple
 
 import pytest
 from helpers import ignore_start_response
@@ -246,7 +246,7 @@ def test_join_refuses_bytes_escapes_and_nul_in_root() -> None:
 
 def test_join_refuses_mixed_and_non_path_types() -> None:
     with pytest.raises(TypeError, match="mix"):
-        join("/srv", b"x")
+        join("/srv", b"x")  # type: ignore[call-overload]
     with pytest.raises(TypeError):
         join("/srv", 3)  # type: ignore[call-overload]
     with pytest.raises(TypeError):
@@ -282,10 +282,12 @@ class TestJoin:
         for args in [(None,), ("/r", None), ("/r", 1), (1,), ("/r", b"a"), (b"/r", "a"),
                      ("/r", "a", b"b"), ("/r", bytearray(b"a"))]:
             with pytest.raises(TypeError):
-                join(*args)
+                join(*args)  # type: ignore[arg-type]
 
     def test_nul(self) -> None:
-        for args in [("/r\0", "a"), ("/r", "a\0"), (b"/r", b"a\0b"), ("/r", "a", "\0")]:
+        cases: List[Tuple[Any, ...]] = [("/r\0", "a"), ("/r", "a\0"), (b"/r", b"a\0b"),
+                                        ("/r", "a", "\0")]
+        for args in cases:
             with pytest.raises(ValueError, match="NUL"):
                 join(*args)
 
@@ -317,6 +319,8 @@ class TestJoin:
     def test_empty_root(self) -> None:
         """An empty root never gives an absolute result: join("", "etc/passwd")
         raises ValueError or stays relative, never "/etc/passwd"."""
+        root: Any
+        part: Any
         for root, part in (("", "etc/passwd"), (b"", b"etc")):
             try:
                 res = join(root, part)
@@ -347,12 +351,12 @@ def test_join_accepts_str_and_bytes_subclasses_mixed_with_plain() -> None:
     res = join(_Html("/srv/www"), "x", _Html("y"))
     assert res == "/srv/www/x/y" and type(res) is str
     assert type(join(_Html("/srv/www"))) is str
-    res = join(b"/srv", _Blob(b"x"))
-    assert res == b"/srv/x" and type(res) is bytes
+    bres = join(b"/srv", _Blob(b"x"))
+    assert bres == b"/srv/x" and type(bres) is bytes
     with pytest.raises(TypeError):
-        join("/srv", _Blob(b"x"))
+        join("/srv", _Blob(b"x"))  # type: ignore[call-overload]
     with pytest.raises(TypeError):
-        join(b"/srv", _Html("x"))
+        join(b"/srv", _Html("x"))  # type: ignore[call-overload]
     with pytest.raises(ValueError):
         join("/srv", _Html("../etc"))
 

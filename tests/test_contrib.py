@@ -184,7 +184,12 @@ def test_jinja2_docroot_loader_storm(protected: bool, tmp_path: pathlib.Path,
         env = jinja2.Environment(loader=loader)
     else:  # the framework's loader on current, not even cached
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(tree.docroot), cache_size=0)
-    env.globals["pause"] = lambda: time.sleep(0.002) or ""
+
+    def pause() -> str:
+        time.sleep(0.002)
+        return ""
+
+    env.globals["pause"] = pause
 
     def inner(environ: Any, start_response: Any) -> List[bytes]:
         body = env.get_template("page.html").render().encode()
@@ -229,6 +234,10 @@ def test_jinja2_docroot_loader_refuses_a_name_only_cache(tmp_path: pathlib.Path)
 
 
 # ---------------------------------------------------------------- Django
+
+
+#: this module is the Django child's ROOT_URLCONF: the child fills it in
+urlpatterns: List[Any] = []
 
 
 def test_django_serve_docroot_storm(tmp_path: pathlib.Path) -> None:

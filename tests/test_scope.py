@@ -148,7 +148,7 @@ def test_process_scope_outside_app_dir_raises_value_error(impl: Any,
                                                           tmp_path: pathlib.Path) -> None:
     current, _, _, content = make_deploy(tmp_path)
 
-    def child() -> Tuple[str, str]:
+    def child() -> Tuple[List[str], Any]:
         realdoc.pin_process(current, rollover=False)
         msgs = []
         for docroot in (content, current + "x", current + "/../content"):

@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 from types import ModuleType
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 import pytest
 from reference import rss
@@ -52,7 +52,7 @@ SWITCH_INTERVAL = 0.0005  # GIL hand-offs every 0.5 ms: more interleavings, flip
 class Reader(threading.Thread):
     """Calls ``fn`` until stopped; checks every answer; records exceptions."""
 
-    def __init__(self, name: str, fn: Callable[[], Any], allowed: FrozenSet[bytes],
+    def __init__(self, name: str, fn: Callable[[], Any], allowed: FrozenSet[Union[str, bytes]],
                  may_fail: Optional[Any], stop: threading.Event) -> None:
         super().__init__(name=name, daemon=True)
         self.fn, self.allowed, self.may_fail, self.stop = fn, allowed, may_fail, stop
@@ -97,7 +97,7 @@ def soak(m: Any, base: str, seconds: float) -> Dict[str, Any]:
     breal = frozenset(os.fsencode(x) for x in real)
     stop = threading.Event()
 
-    own: List[Tuple[str, Any, FrozenSet[bytes]]] = []
+    own: List[Tuple[str, Any, FrozenSet[Union[str, bytes]]]] = []
     for every in (0, 0.01):
         own.append((f"stale-realpath-every{every}", m.Resolver(docroot, every=every), real))
         own.append((f"stale-first_link-every{every}",

@@ -10,7 +10,7 @@ import stat
 import subprocess
 import sys
 import threading
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from helpers import PathLike, child_env, fork_call, outcome, tmp_leftovers
@@ -577,7 +577,7 @@ def test_switch_bad_arguments(kwargs: Any, exc: Any, msg: Any) -> None:
 @pytest.mark.usefixtures("watchdog")
 def test_switch_file_system_errors(deploy: str) -> None:
     d = deploy
-    cases = [
+    cases: List[Tuple[Dict[str, Any], int, Optional[str]]] = [
         (dict(link=f"{d}/adir", target=f"{d}/releases/r2"), errno.EISDIR, f"{d}/adir"),
         (dict(link=f"{d}/afile", target=f"{d}/releases/r2"), errno.EEXIST, f"{d}/afile"),
         (dict(link=f"{d}/nodir/current", target=f"{d}/releases/r2"), errno.ENOENT, f"{d}/nodir"),

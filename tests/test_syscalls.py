@@ -54,7 +54,7 @@ def docroot_tree() -> Iterator[DocrootTree]:
     shutil.rmtree(root)
 
 
-def name_of(impl) -> str:
+def name_of(impl: ModuleType) -> str:
     return "python" if impl.__name__.endswith("_py") else "cython"
 
 

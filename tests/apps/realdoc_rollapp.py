@@ -24,6 +24,7 @@ answer carries the pid in ``X-Pid``.
 import logging
 import os
 import sys
+from typing import Any, Dict, Iterable, List
 
 import realdoc
 
@@ -51,7 +52,7 @@ def _page() -> str:
     return f"{VERSION} {realdoc_rollapp_views.VERSION} {template}"
 
 
-def _inner_wsgi(environ, start_response):
+def _inner_wsgi(environ: Dict[str, Any], start_response: Any) -> List[bytes]:
     body = _page().encode()
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body))), ("X-Pid", PID)])
@@ -61,7 +62,7 @@ def _inner_wsgi(environ, start_response):
 _pinned_wsgi = WsgiMiddleware(_inner_wsgi, DOCROOT, every=0)
 
 
-def wsgi_app(environ, start_response):
+def wsgi_app(environ: Dict[str, Any], start_response: Any) -> Iterable[bytes]:
     path = environ.get("PATH_INFO")
     if path == "/page":
         return _pinned_wsgi(environ, start_response)
@@ -75,7 +76,7 @@ def wsgi_app(environ, start_response):
     return [body]
 
 
-async def _inner_asgi(scope, receive, send):
+async def _inner_asgi(scope: Any, receive: Any, send: Any) -> None:
     body = _page().encode()
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"),
@@ -87,7 +88,7 @@ async def _inner_asgi(scope, receive, send):
 _pinned_asgi = AsgiMiddleware(_inner_asgi, DOCROOT, every=0)
 
 
-async def asgi_app(scope, receive, send):
+async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         while True:
             message = await receive()

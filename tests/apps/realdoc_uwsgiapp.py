@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextvars
 import json
 import os
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Dict, Iterable
 
 import realdoc
 from realdoc.wsgi import RealdocMiddleware, _PinnedIterable
@@ -50,8 +50,9 @@ def stats(environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
 
 protected = RealdocMiddleware(send_file)  # docroot from REALDOC_DOCROOT; resolves once here
 
-ROUTES = {"/sendfile": protected, "/sendfile-raw": send_file,
-          "/sendfile-0.1.0": send_file_as_0_1_0, "/stats": stats}
+ROUTES: Dict[str, Callable[..., Iterable[bytes]]] = {
+    "/sendfile": protected, "/sendfile-raw": send_file,
+    "/sendfile-0.1.0": send_file_as_0_1_0, "/stats": stats}
 
 
 def application(environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -37,7 +37,7 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 try:
     from realdoc import _fastpath as C
@@ -48,6 +48,8 @@ from reference import libc_realpath, ref_first_link  # noqa: E402
 
 from realdoc import _fastpath_py as P
 from realdoc._context import join as _join
+
+T = TypeVar("T")
 
 PATH_MAX = 4096
 
@@ -94,7 +96,7 @@ class Data:
         self.i += 1
         return b
 
-    def pick(self, seq: List[Any]) -> Any:
+    def pick(self, seq: Sequence[T]) -> T:
         return seq[self.byte() % len(seq)]
 
 
@@ -359,6 +361,10 @@ def ref_join(root: Any, parts: List[Any]) -> Tuple[Any, ...]:
     kinds = {type(root)} | {type(x) for x in parts}
     if len(kinds) > 1:
         return ("TypeError",)
+    sep: Any
+    nul: Any
+    dot: Any
+    dotdot: Any
     if isinstance(root, str):
         sep, nul, dot, dotdot = "/", "\0", ".", ".."
     else:

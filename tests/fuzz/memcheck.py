@@ -79,7 +79,8 @@ def workload() -> Dict[str, Any]:
         c10k = chain(10_000)
         long_ok = root + "/" + "/".join(["d" * 200] * ((4000 - len(root)) // 201))
         os.makedirs(long_ok)
-        paths = [docroot, docroot + "/", docroot + "/..", f"{root}/A/public", f"{root}/file",
+        paths: List[Any] = [
+                 docroot, docroot + "/", docroot + "/..", f"{root}/A/public", f"{root}/file",
                  f"{root}/file/", f"{root}/file/..", f"{root}/nope/x", c17, c41, c10k, c10k + "/x",
                  long_ok, long_ok + "/" + "x" * 200, "/" * 5000 + "tmp", "a/" * 3000, "", ".",
                  "current/public", "../" * 50, os.fsencode(root) + b"/caf\xe9", "/proc/self/cwd",
@@ -107,9 +108,9 @@ def workload() -> Dict[str, Any]:
             tmp = f"{root}/.tmp"
             os.symlink(("releases/r1", "releases/r2", "releases/r3", "releases/r9")[i % 4], tmp)
             os.replace(tmp, f"{root}/current")
-            for r in resolvers:
+            for resolver in resolvers:
                 try:
-                    r()
+                    resolver()
                 except OSError:
                     pass
         C.set_maxsize(8)
@@ -173,7 +174,8 @@ def judge(xml_path: str) -> int:
     if "FINISHED" not in status:
         print(f"== memcheck: valgrind did not finish ({status})")
         return 1
-    ours, others = [], {}
+    ours: List[Any] = []
+    others: Dict[str, int] = {}
     for err in tree.getroot().iter("error"):
         frames = []
         for stack in err.iter("stack"):
