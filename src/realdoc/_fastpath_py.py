@@ -23,10 +23,10 @@ import time
 from typing import Any, AnyStr, Callable, Dict, List, Optional, Union, cast, overload
 
 from . import _common, _policy, _scope, _watch
-from ._common import PATH_MAX, MAXSYMLINKS, PROC_MIN_COMPONENTS
+from ._common import MAXSYMLINKS, PATH_MAX, PROC_MIN_COMPONENTS
 from ._policy import BytesPath, CacheInfoRow, OnError, StrPath, UseReadlink
-from ._scope import Scope
 from ._registry import RESOLVE_DOC, ClearFunction, Registry, Stats, registry_key
+from ._scope import Scope
 
 __all__ = [
     "realpath", "first_link", "Resolver", "resolve", "stats", "cache_info",

@@ -59,8 +59,8 @@ import types
 from typing import Any, Dict, List, NamedTuple, Optional, Set
 
 from . import _inuse, _rollover, _scope
-from ._policy import check_every, check_watch
 from ._impl import realpath
+from ._policy import check_every, check_watch
 
 __all__ = ["Pin", "map_path", "pin_process", "pinned", "process_release"]
 

@@ -44,8 +44,8 @@ Detection: a daemon thread (``realdoc-rollover``) resolves ``app_dir`` with
 ``every=inf`` it never checks and says so once).  With ``watch=True`` it
 resolves through a watching :class:`realdoc.Resolver` and wakes as soon as
 inotify reports a change of a link on ``app_dir`` (``every`` stays the longest
-pause, for filesystems without events); it makes no syscall in between.  A thread, rather than a check
-on the request path, so that idle workers notice too and requests pay nothing.
+pause, for filesystems without events); it makes no syscall in between.  A thread,
+rather than a check on the request path, so that idle workers notice too and requests pay nothing.
 When the release differs from the process's, the worker asks for one reload.
 
 One reload per flip: the workers of one server that notice the same new

@@ -36,8 +36,7 @@ or without realdoc: use ``--lazy-apps`` there.
 
 from __future__ import annotations
 
-from contextvars import Context
-from contextvars import copy_context as _copy_context
+from contextvars import Context, copy_context as _copy_context
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sized, Tuple, cast
 
