@@ -902,7 +902,7 @@ def test_second_init_starts_afresh(impl: ModuleType, site: Site, tmp_path: pathl
 # ------------------------------------------- 0.2: a relative docroot (#11), both twins
 
 @pytest.fixture
-def two_trees(tmp_path):
+def two_trees(tmp_path: pathlib.Path) -> Tuple[str, str]:
     """``a/current -> releases/r1`` and ``b/current -> releases/r2``: same text, two answers."""
     for name, rel in (("a", "r1"), ("b", "r2")):
         (tmp_path / name / "releases" / rel).mkdir(parents=True)
@@ -914,8 +914,9 @@ def two_trees(tmp_path):
                                     {"on_error": "raise"}], ids=["plain", "every", "watch",
                                                                  "on_error"])
 @pytest.mark.parametrize("kind", [str, os.fsencode, pathlib.Path], ids=["str", "bytes", "Path"])
-def test_resolve_relative_docroot_follows_the_working_directory(impl, two_trees, monkeypatch,
-                                                                kwargs, kind):
+def test_resolve_relative_docroot_follows_the_working_directory(
+        impl: ModuleType, two_trees: Tuple[str, str], monkeypatch: pytest.MonkeyPatch,
+        kwargs: Any, kind: Any) -> None:
     """#11: resolve("current") in a, then in b, answers b's release (0.1.0: a's)."""
     a, b = two_trees
     want = {a: f"{a}/releases/r1", b: f"{b}/releases/r2"}
@@ -927,7 +928,8 @@ def test_resolve_relative_docroot_follows_the_working_directory(impl, two_trees,
     assert {os.fsdecode(e["docroot"]) for e in impl.cache_info()} == {"current"}
 
 
-def test_resolve_relative_docroot_costs_one_getcwd_per_call(impl, two_trees, monkeypatch):
+def test_resolve_relative_docroot_costs_one_getcwd_per_call(
+        impl: ModuleType, two_trees: Tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     a, _ = two_trees
     monkeypatch.chdir(a)
     impl.resolve("current")
@@ -940,8 +942,9 @@ def test_resolve_relative_docroot_costs_one_getcwd_per_call(impl, two_trees, mon
 
 
 @pytest.mark.parametrize("docroot", ["current", "./current", "../a/current", "x/../current"])
-def test_resolver_relative_docroot_is_taken_at_construction(impl, two_trees, monkeypatch,
-                                                            docroot):
+def test_resolver_relative_docroot_is_taken_at_construction(
+        impl: ModuleType, two_trees: Tuple[str, str], monkeypatch: pytest.MonkeyPatch,
+        docroot: Any) -> None:
     """A Resolver built in a and called in b resolves against a, at every refresh."""
     a, b = two_trees
     monkeypatch.chdir(a)
@@ -958,7 +961,8 @@ def test_resolver_relative_docroot_is_taken_at_construction(impl, two_trees, mon
     assert impl.stats()["syscalls"]["getcwd"] == before  # no getcwd after construction
 
 
-def test_resolver_relative_docroot_agrees_with_realpath(impl, two_trees, monkeypatch):
+def test_resolver_relative_docroot_agrees_with_realpath(
+        impl: ModuleType, two_trees: Tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     a, _ = two_trees
     monkeypatch.chdir(a)
     for text in ("current", "current/", "current/.", ".", "releases/../current", "missing",
@@ -968,7 +972,9 @@ def test_resolver_relative_docroot_agrees_with_realpath(impl, two_trees, monkeyp
         assert outcome(r) == want, text
 
 
-def test_resolver_in_a_deleted_working_directory(impl, tmp_path, monkeypatch, two_trees):
+def test_resolver_in_a_deleted_working_directory(
+        impl: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+        two_trees: Tuple[str, str]) -> None:
     """No working directory to take: every resolution fails with FileNotFoundError (as
     realpath does there), also after a chdir to a live directory."""
     gone = tmp_path / "gone"

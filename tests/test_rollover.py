@@ -272,7 +272,12 @@ def test_rollover_check_with_watch_wakes_on_the_flip(tmp_path: pathlib.Path) -> 
     wait, check = _rollover._checker(pin, 3600.0, True)
     assert check() == pin.release
     woke: List[float] = []
-    waiter = threading.Thread(target=lambda: (wait(), woke.append(time.monotonic())))
+
+    def waiting() -> None:
+        wait()
+        woke.append(time.monotonic())
+
+    waiter = threading.Thread(target=waiting)
     waiter.start()
     time.sleep(0.05)
     flipped = time.monotonic()

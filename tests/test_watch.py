@@ -13,14 +13,16 @@ import errno
 import json
 import logging
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from types import ModuleType
+from typing import Any, Callable, List, Set, Tuple
 
 import pytest
-
 from helpers import child_env, fork_call
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="in
 DEADLINE = 5.0
 
 
-def wait_for(fn, want, deadline=DEADLINE):
+def wait_for(fn: Callable[[], Any], want: Any, deadline: float = DEADLINE) -> Any:
     """Call ``fn`` every 100 µs until it returns ``want``; return what it returned last."""
     end = time.monotonic() + deadline
     got = fn()
@@ -39,20 +41,20 @@ def wait_for(fn, want, deadline=DEADLINE):
     return got
 
 
-def atomic_flip(link, target):
+def atomic_flip(link: str, target: str) -> None:
     tmp = f"{link}.tmp{os.getpid()}"
     os.symlink(target, tmp)
     os.rename(tmp, link)  # IN_MOVED_TO
 
 
-def lnsfn_flip(link, target):
+def lnsfn_flip(link: str, target: str) -> None:
     """``ln -sfn`` of old coreutils: unlink, then symlink (IN_DELETE, IN_CREATE)."""
     os.unlink(link)
     os.symlink(target, link)
 
 
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path: pathlib.Path) -> str:
     """``app/releases/r1|r2|r3``, ``app/current -> releases/r1``; returns app's path."""
     a = tmp_path / "app"
     for r in ("r1", "r2", "r3"):
@@ -61,7 +63,7 @@ def app(tmp_path):
     return str(a)
 
 
-def fdinfo_watches(impl):
+def fdinfo_watches(impl: ModuleType) -> int:
     """inotify watch lines of this core's instance in /proc/self/fdinfo (0 without one)."""
     fd = impl._watcher.fd
     if fd < 0:
@@ -71,7 +73,7 @@ def fdinfo_watches(impl):
 
 
 @pytest.mark.parametrize("flip", [atomic_flip, lnsfn_flip], ids=["rename", "ln-sfn"])
-def test_flip_is_seen_at_once(impl, app, flip):
+def test_flip_is_seen_at_once(impl: ModuleType, app: str, flip: Any) -> None:
     cur = f"{app}/current"
     watched = impl.Resolver(cur, every=3600, watch=True)
     plain = impl.Resolver(cur, every=3600)
@@ -84,7 +86,7 @@ def test_flip_is_seen_at_once(impl, app, flip):
     assert impl.stats()["events"] >= 1
 
 
-def test_second_level_link(impl, app):
+def test_second_level_link(impl: ModuleType, app: str) -> None:
     """``current -> A -> releases/r1``: a flip of A is seen, and so is one of current."""
     os.symlink("releases/r1", f"{app}/A")
     os.symlink("releases/r2", f"{app}/B")
@@ -97,7 +99,7 @@ def test_second_level_link(impl, app):
     assert wait_for(r, f"{app}/releases/r2") == f"{app}/releases/r2"
 
 
-def test_link_in_another_directory(impl, tmp_path):
+def test_link_in_another_directory(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     """``site/current -> ../shared/A``, ``shared/A -> releases/r1``: both directories are
     watched, an event in either expires the Resolver."""
     (tmp_path / "shared" / "releases" / "r1").mkdir(parents=True)
@@ -113,7 +115,7 @@ def test_link_in_another_directory(impl, tmp_path):
     assert wait_for(r, want) == want
 
 
-def test_only_concerned_resolvers_expire(impl, tmp_path):
+def test_only_concerned_resolvers_expire(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     """An event on one link name expires the Resolvers of that link, not their neighbours
     in the same directory."""
     for r in ("r1", "r2"):
@@ -132,7 +134,7 @@ def test_only_concerned_resolvers_expire(impl, tmp_path):
     assert impl.stats()["misses"] == misses and two.events == 0
 
 
-def test_delete_then_create_again(impl, app):
+def test_delete_then_create_again(impl: ModuleType, app: str) -> None:
     """IN_DELETE: the link goes (on_error="raise" raises at once); IN_CREATE: it comes
     back, and the Resolver answers at once."""
     cur = f"{app}/current"
@@ -140,7 +142,7 @@ def test_delete_then_create_again(impl, app):
     assert r() == f"{app}/releases/r1"
     os.unlink(cur)
 
-    def outcome():
+    def outcome() -> Any:
         try:
             return r()
         except FileNotFoundError:
@@ -151,7 +153,7 @@ def test_delete_then_create_again(impl, app):
     assert wait_for(outcome, f"{app}/releases/r2") == f"{app}/releases/r2"
 
 
-def test_missing_link_created_later(impl, app):
+def test_missing_link_created_later(impl: ModuleType, app: str) -> None:
     """A docroot whose link does not exist yet is watched where it will appear."""
     r = impl.Resolver(f"{app}/next", every=3600, watch=True, on_error="passthrough")
     assert r() == f"{app}/next"
@@ -160,7 +162,8 @@ def test_missing_link_created_later(impl, app):
 
 
 @pytest.mark.parametrize("how", ["move", "delete"])
-def test_directory_holding_the_link_replaced(impl, tmp_path, how):
+def test_directory_holding_the_link_replaced(
+        impl: ModuleType, tmp_path: pathlib.Path, how: Any) -> None:
     """IN_MOVE_SELF / IN_DELETE_SELF: the directory that holds ``current`` is moved away
     (or deleted) and a new one takes its place; the Resolver follows the new one."""
     for r in ("r1", "r2"):
@@ -188,7 +191,7 @@ def test_directory_holding_the_link_replaced(impl, tmp_path, how):
     assert impl.stats()["watches"] == 1
 
 
-def test_watched_hit_issues_no_syscall(impl, app):
+def test_watched_hit_issues_no_syscall(impl: ModuleType, app: str) -> None:
     r = impl.Resolver(f"{app}/current", every=3600, watch=True)
     r()
     before = impl.stats()
@@ -199,14 +202,14 @@ def test_watched_hit_issues_no_syscall(impl, app):
     assert after["hits"] - before["hits"] == 1000 and after["misses"] == before["misses"]
 
 
-def test_first_link_mode(impl, app):
+def test_first_link_mode(impl: ModuleType, app: str) -> None:
     r = impl.Resolver(f"{app}/current", every=3600, watch=True, use_readlink=True)
     assert r() == f"{app}/releases/r1"
     atomic_flip(f"{app}/current", "releases/r2")
     assert wait_for(r, f"{app}/releases/r2") == f"{app}/releases/r2"
 
 
-def test_resolve_with_watch(impl, app):
+def test_resolve_with_watch(impl: ModuleType, app: str) -> None:
     """resolve(p, watch=True) is its own entry, watched; cache_info and stats say so."""
     cur = f"{app}/current"
     assert impl.resolve(cur, every=3600, watch=True) == f"{app}/releases/r1"
@@ -223,7 +226,7 @@ def test_resolve_with_watch(impl, app):
 
 
 @pytest.mark.parametrize("bad", [1, 0, "yes", None])
-def test_watch_must_be_a_bool(impl, app, bad):
+def test_watch_must_be_a_bool(impl: ModuleType, app: str, bad: Any) -> None:
     """watch=1 is refused, before and after a watch=True entry exists (#14 item 11)."""
     with pytest.raises(TypeError, match="watch must be True or False"):
         impl.Resolver(f"{app}/current", watch=bad)
@@ -234,14 +237,14 @@ def test_watch_must_be_a_bool(impl, app, bad):
         impl.resolve(f"{app}/current", watch=bad)
 
 
-def test_no_leaked_watch_descriptors_after_clear(impl, tmp_path):
+def test_no_leaked_watch_descriptors_after_clear(impl: ModuleType, tmp_path: pathlib.Path) -> None:
     """clear(), eviction and a collected Resolver remove their watches (fdinfo)."""
-    dirs = []
+    dirs: List[str] = []
     for i in range(5):
-        d = tmp_path / f"site{i}"
-        (d / "releases" / "r1").mkdir(parents=True)
-        os.symlink("releases/r1", d / "current")
-        dirs.append(str(d))
+        site = tmp_path / f"site{i}"
+        (site / "releases" / "r1").mkdir(parents=True)
+        os.symlink("releases/r1", site / "current")
+        dirs.append(str(site))
     for d in dirs:
         impl.resolve(f"{d}/current", watch=True)
     assert impl.stats()["watches"] == 5 and fdinfo_watches(impl) == 5
@@ -264,7 +267,7 @@ def test_no_leaked_watch_descriptors_after_clear(impl, tmp_path):
     assert fdinfo_watches(impl) == 0 and impl.stats()["watches"] == 0
 
 
-def test_thousand_resolvers_share_one_instance(impl, app):
+def test_thousand_resolvers_share_one_instance(impl: ModuleType, app: str) -> None:
     fds_before = len(os.listdir("/proc/self/fd"))
     rs = [impl.Resolver(f"{app}/current", every=3600, watch=True) for _ in range(1000)]
     assert {r() for r in rs} == {f"{app}/releases/r1"}
@@ -273,22 +276,26 @@ def test_thousand_resolvers_share_one_instance(impl, app):
     assert fdinfo_watches(impl) == 1 and impl.stats()["watches"] == 1
     atomic_flip(f"{app}/current", "releases/r2")
     want = f"{app}/releases/r2"
-    assert wait_for(lambda resolvers=rs: all(r.events for r in resolvers), True)
+
+    def all_had_events(resolvers: List[Any] = rs) -> bool:
+        return all(r.events for r in resolvers)
+
+    assert wait_for(all_had_events, True)
     assert {r() for r in rs} == {want}
     assert impl._watcher.fd == fd
-    del rs
+    del all_had_events, rs  # the function's default holds the list too
     assert fdinfo_watches(impl) == 0
 
 
-def test_threads(impl, app):
+def test_threads(impl: ModuleType, app: str) -> None:
     """Eight threads calling one watched Resolver through three flips: each sees each flip."""
     r = impl.Resolver(f"{app}/current", every=3600, watch=True)
     r()
     stop = threading.Event()
-    seen = [set() for _ in range(8)]
-    errors = []
+    seen: List[Set[str]] = [set() for _ in range(8)]
+    errors: List[BaseException] = []
 
-    def worker(i):
+    def worker(i: int) -> None:
         try:
             while not stop.is_set():
                 seen[i].add(r())
@@ -311,11 +318,11 @@ def test_threads(impl, app):
     assert not errors
 
 
-def test_asyncio(impl, app):
+def test_asyncio(impl: ModuleType, app: str) -> None:
     """A coroutine polling a watched Resolver between awaits sees the flip."""
     r = impl.Resolver(f"{app}/current", every=3600, watch=True)
 
-    async def main():
+    async def main() -> Any:
         assert r() == f"{app}/releases/r1"
         await asyncio.get_running_loop().run_in_executor(
             None, atomic_flip, f"{app}/current", "releases/r2")
@@ -327,7 +334,8 @@ def test_asyncio(impl, app):
     assert asyncio.run(main()) == f"{app}/releases/r2"
 
 
-def test_queue_overflow_expires_every_watching_resolver(impl, tmp_path, app):
+def test_queue_overflow_expires_every_watching_resolver(
+        impl: ModuleType, tmp_path: pathlib.Path, app: str) -> None:
     """IN_Q_OVERFLOW: with the reader paused (the watcher's ``gate``, a test seam), more
     events than fs.inotify.max_queued_events overflow the queue; every watching
     Resolver expires, also those whose links did not change."""
@@ -355,7 +363,7 @@ def test_queue_overflow_expires_every_watching_resolver(impl, tmp_path, app):
     assert wait_for(lambda: calm.events, 2) == 2
 
 
-def test_fork_child_has_its_own_instance(impl, app):
+def test_fork_child_has_its_own_instance(impl: ModuleType, app: str) -> None:
     """A forked child never reads its parent's queue: it closes the inherited
     descriptor, makes its own instance and thread, and sees flips through them; the
     parent goes on getting its events."""
@@ -364,7 +372,7 @@ def test_fork_child_has_its_own_instance(impl, app):
     assert r() == f"{app}/releases/r1"
     parent_fd = impl._watcher.fd
 
-    def child():
+    def child() -> Tuple[Any, ...]:
         try:  # the parent's instance, inherited at fork, is closed in the child
             os.fstat(parent_fd)
             inherited = True
@@ -386,7 +394,7 @@ def test_fork_child_has_its_own_instance(impl, app):
     assert impl._watcher.fd == parent_fd
 
 
-def test_unwatchable_directory_falls_back_to_every(impl, root):
+def test_unwatchable_directory_falls_back_to_every(impl: ModuleType, root: str) -> None:
     """A directory that cannot be watched (no read permission: EACCES, as nobody) logs
     one WARNING; the Resolver serves within ``every``."""
     holder = os.path.join(root, "locked")
@@ -397,10 +405,14 @@ def test_unwatchable_directory_falls_back_to_every(impl, root):
     os.chmod(holder, 0o311)  # search, no read: inotify_add_watch says EACCES
     cur = os.path.join(holder, "current")
 
-    def child():
-        records = []
-        handler = logging.Handler()
-        handler.emit = records.append
+    def child() -> Tuple[Any, ...]:
+        records: List[logging.LogRecord] = []
+
+        class Collect(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                records.append(record)
+
+        handler = Collect()
         logging.getLogger("realdoc").addHandler(handler)
         r = impl.Resolver(cur, every=0.2, watch=True)
         first = [r() for _ in range(3)]
@@ -454,7 +466,7 @@ json.dump(out, sys.stdout)
 """
 
 
-def test_no_instance_left_falls_back_to_every(impl, app):
+def test_no_instance_left_falls_back_to_every(impl: ModuleType, app: str) -> None:
     """inotify_init1 fails (EMFILE: every instance of this user is taken, in a child
     process so the suite is unaffected): the watching Resolver serves within ``every``
     and logs one WARNING."""
@@ -485,7 +497,8 @@ sys.stdin.readline()
 """
 
 
-def test_idle_process_and_hits_make_no_syscall(impl, app, tmp_path):
+def test_idle_process_and_hits_make_no_syscall(
+        impl: ModuleType, app: str, tmp_path: pathlib.Path) -> None:
     """strace over the whole process (every thread): while idle, and over 1,000 watched
     hits, the only syscalls are the test's own stdin/stdout traffic and strace's
     attach artefacts (restart_syscall): the reader thread wakes for nothing."""
@@ -494,11 +507,13 @@ def test_idle_process_and_hits_make_no_syscall(impl, app, tmp_path):
     child = subprocess.Popen([sys.executable, "-c", _IDLE_CHILD, impl.__name__, app],
                              env=child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True)
+    assert child.stdin is not None and child.stdout is not None
     trace = str(tmp_path / "trace")  # not in the watched directory: that would be an event
     try:
         pid = int(child.stdout.readline())
         strace = subprocess.Popen(["strace", "-f", "-qq", "-p", str(pid), "-o", trace],
                                   stderr=subprocess.PIPE, text=True)
+        assert strace.stderr is not None
         time.sleep(0.5)  # attached, idle
         if strace.poll() is not None:
             pytest.skip(f"strace cannot attach: {strace.stderr.read().strip()}")
@@ -522,12 +537,12 @@ def test_idle_process_and_hits_make_no_syscall(impl, app, tmp_path):
     assert unexpected == [], unexpected
 
 
-def test_event_leaves_a_process_scoped_resolver_alone(impl, app):
+def test_event_leaves_a_process_scoped_resolver_alone(impl: ModuleType, app: str) -> None:
     """An auto-scope Resolver watched before pin_process() switches to the process's
     release at the pin; a later flip's event does not make it resolve again."""
     cur = f"{app}/current"
 
-    def child():
+    def child() -> Tuple[Any, ...]:
         from realdoc._process import pin_process
 
         r = impl.Resolver(cur, every=3600, watch=True)
