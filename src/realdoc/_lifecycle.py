@@ -46,9 +46,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
-from ._impl import realpath as _realpath  # strict, as realpath(3); os.path.realpath(strict=) is 3.10+
-from ._switch import SwitchResult, _fit_name, _remove_stale_temps, letters, lock_directory
-from ._switch import switch as _switch
+from ._impl import (
+    realpath as _realpath,  # strict, as realpath(3); os.path.realpath(strict=) is 3.10+
+)
+from ._switch import (
+    SwitchResult,
+    _fit_name,
+    _remove_stale_temps,
+    letters,
+    lock_directory,
+    switch as _switch,
+)
 
 __all__ = [
     "KeptRelease",
@@ -869,7 +877,8 @@ def rollback(link: _StrPath) -> SwitchResult:
     Returns the :class:`realdoc.SwitchResult`: ``old`` and ``new`` are the
     readlink texts of LINK before and after; with A/B, as for ``switch(ab=True)``,
     ``letter`` is the letter LINK points at now and ``old``/``new`` are the texts
-    of the previously active letter and of that one (the releases served).  Raises :class:`NoPreviousRelease` when there is no
+    of the previously active letter and of that one (the releases served).
+    Raises :class:`NoPreviousRelease` when there is no
     previous release, :class:`realdoc.SwitchConflict` on a conflict, and the errors
     of :func:`status` for a bad LINK.
     """
