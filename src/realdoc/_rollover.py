@@ -392,14 +392,17 @@ def _watch(pin: Any, interval: float, target: Target, markers: Markers,
 
 
 def _ask(pin: Any, now: str, target: Target, again: str) -> bool:
+    # The line is written before the request: a server may stop this worker as soon
+    # as it gets the request (uWSGI's chain reload can start with the asking worker),
+    # and a line written after it would then be lost.
+    logger.info("realdoc: rollover: release %s -> %s (pid %d): %s%s", pin.release, now,
+                os.getpid(), again, target.how)
     try:
         target.request()
     except OSError as exc:
         logger.warning("realdoc: release %s -> %s (pid %d): could not ask %s for a "
                        "reload: %s", pin.release, now, os.getpid(), target.server, exc)
         return False
-    logger.info("realdoc: rollover: release %s -> %s (pid %d): %s%s", pin.release, now,
-                os.getpid(), again, target.how)
     return True
 
 
