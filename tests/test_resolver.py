@@ -419,6 +419,37 @@ def test_stats_counts_hits_and_misses(impl: ModuleType, site: Site) -> None:
     assert set(s1["syscalls"]) == {"readlink", "openat2", "close", "getcwd"}
 
 
+def test_stats_hits_are_exact_on_every_call_form(impl: ModuleType, site: Site) -> None:
+    """Each call form counts its hits exactly, stale calls count as misses, and
+    threads lose no count (the pure twin counts hits in a clock iterator)."""
+    docroot, www = site
+    impl.clear()
+    s0 = impl.stats()
+    r = impl.Resolver(docroot, every=3600)
+    stale = impl.Resolver(docroot, every=0)
+    rb = impl.Resolver(os.fsencode(docroot), every=3600)
+    for _ in range(5):
+        r(), stale(), rb(), impl.resolve(docroot), impl.resolve(docroot, every=5)
+    s1 = impl.stats()
+    # misses: r, rb and both registry entries once each, stale every time
+    assert s1["misses"] - s0["misses"] == 4 + 5
+    assert s1["hits"] - s0["hits"] == 4 * 4
+
+    def work() -> None:
+        for _ in range(2000):
+            r()
+            impl.resolve(docroot)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    s2 = impl.stats()
+    assert s2["hits"] - s1["hits"] == 4 * 2000 * 2
+    assert s2["misses"] == s1["misses"]
+
+
 def test_registry_eviction_is_exact_lru_under_random_use(
         impl: ModuleType, tmp_path: pathlib.Path) -> None:
     import collections
