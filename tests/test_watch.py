@@ -482,6 +482,76 @@ def test_no_instance_left_falls_back_to_every(impl: ModuleType, app: str) -> Non
     assert len(got["records"]) == 1 and "no inotify instance" in got["records"][0], got
 
 
+_ENOSPC_CHILD = r"""
+import json, logging, os, sys, time
+import importlib
+# In a user namespace of its own, this process may lower its inotify watch limit
+# (/proc/sys/user/max_inotify_watches is per user namespace, Linux >= 4.9):
+# one watch, so a second watched directory gets ENOSPC from inotify_add_watch.
+with open("/proc/sys/user/max_inotify_watches", "w") as f:
+    f.write("1")
+M = importlib.import_module(sys.argv[1])
+one, two, three = sys.argv[2:5]
+records = []
+class H(logging.Handler):
+    def emit(self, rec):
+        records.append(rec.getMessage())
+logging.getLogger("realdoc").addHandler(H())
+def flip(app, target):
+    os.symlink(target, app + "/current.tmp")
+    os.rename(app + "/current.tmp", app + "/current")
+watched = M.Resolver(one + "/current", every=3600, watch=True)
+full = M.Resolver(two + "/current", every=0.3, watch=True)
+again = M.Resolver(three + "/current", every=0.3, watch=True)
+out = {"first": [watched(), full(), again()],
+       "watching": [watched.watching, full.watching, again.watching],
+       "stats_watches": M.stats()["watches"]}
+flip(one, "releases/r2"); flip(two, "releases/r2")
+end = time.monotonic() + 5
+while watched() != one + "/releases/r2" and time.monotonic() < end:
+    time.sleep(0.0001)
+out["watched_after_flip"] = watched()
+out["full_before_every"] = full()
+time.sleep(0.35)
+out["full_after_every"] = full()
+out["records"] = records
+json.dump(out, sys.stdout)
+"""
+
+
+def test_no_watch_left_falls_back_to_every(impl: ModuleType, tmp_path: pathlib.Path) -> None:
+    """inotify_add_watch fails with ENOSPC (``max_user_watches`` used up, provoked in a
+    child process in its own user namespace with a limit of one watch): the first
+    Resolver keeps watching, the others serve within ``every``, one WARNING in all."""
+    if shutil.which("unshare") is None or not os.path.exists("/proc/sys/user/max_inotify_watches"):
+        pytest.skip("needs unshare(1) and per-namespace inotify limits (Linux >= 4.9)")
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "true"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"user namespaces are not available here: {probe.stderr.strip()}")
+    apps = []
+    for name in ("one", "two", "three"):
+        a = tmp_path / name
+        for r in ("r1", "r2"):
+            (a / "releases" / r).mkdir(parents=True)
+        os.symlink("releases/r1", a / "current")
+        apps.append(str(a))
+    out = subprocess.run(["unshare", "--user", "--map-root-user", sys.executable, "-c",
+                          _ENOSPC_CHILD, impl.__name__, *apps],
+                         env=child_env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    one, two, three = apps
+    assert got["first"] == [f"{a}/releases/r1" for a in apps]
+    assert got["watching"] == [True, False, False]
+    assert got["stats_watches"] == 1
+    assert got["watched_after_flip"] == f"{one}/releases/r2"  # the event still comes
+    assert got["full_before_every"] == f"{two}/releases/r1"  # no watch: every decides
+    assert got["full_after_every"] == f"{two}/releases/r2"
+    assert len(got["records"]) == 1, got["records"]
+    assert "max_user_watches" in got["records"][0] and "No space left" in got["records"][0]
+
+
 _IDLE_CHILD = r"""
 import os, sys, importlib
 M = importlib.import_module(sys.argv[1])
