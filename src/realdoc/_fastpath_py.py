@@ -685,8 +685,13 @@ def resolve(docroot: Any = _NO_DOCROOT, /, **options: Any) -> Any:
         # An exact str is its own key only when absolute (registry_key), so a
         # relative text misses here and takes the general path.  (The type is
         # checked first: an object equal to a key must not find its entry.)
-        r = _get(docroot)
-        if r is not None:
+        # a subscript, not .get(): specialised for a dict, it makes no call
+        # (an unknown docroot pays for the KeyError once, then has an entry)
+        try:
+            r = _entries[docroot]
+        except KeyError:
+            pass
+        else:
             # Resolver.__call__ inlined (registry entries never have a test clock);
             # the clock reading is the LRU stamp (one clock read, not two).
             now = r._tick = _next(_hit_clock)
