@@ -1324,14 +1324,19 @@ cdef Resolver _lookup(object docroot, object every, object use_readlink, object 
     return <Resolver>found
 
 
-def _resolve_general(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=_DEF_ON_ERROR,
-                     scope=_DEF_SCOPE, watch=False):
+def resolve(docroot, *, every=_DEF_EVERY, use_readlink=False, on_error=_DEF_ON_ERROR,
+            scope=_DEF_SCOPE, watch=False):
     """resolve() with any arguments (one-argument and keyword calls take C shortcuts)."""
     global g_tick
     cdef Resolver r = _lookup(docroot, every, use_readlink, on_error, scope, watch)
     g_tick += 1
     r._tick = g_tick
     return r._call()
+
+
+# named resolve for its error messages; `resolve` is rebound below to the
+# vectorcall object that calls it
+_resolve_general = resolve
 
 
 cdef object _resolve_kw(object docroot, PyObject **vals):
