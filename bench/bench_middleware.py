@@ -31,8 +31,6 @@ import os
 import pathlib
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +45,7 @@ except ImportError:  # a checkout without PYTHONPATH=src: use its src/
     sys.path.insert(0, str(REPO / "src"))
     import realdoc
 from realdoc import asgi, wsgi  # noqa: E402
+from realdoc.testing.servers import free_port, stop_process_group  # noqa: E402
 from realdoc.testing.tree import DeployTree  # noqa: E402
 
 try:
@@ -169,17 +168,10 @@ if pytest is not None:
 # -- gunicorn requests/s -----------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def _gunicorn(docroot: str, workers: int, worker_class: str) -> Iterator[int]:
     """Run gunicorn serving realdoc_benchapp:app; yield its port; always kill it."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     realdoc_parent = pathlib.Path(realdoc.__file__).resolve().parent.parent
     env.update({"PYTHONPATH": os.pathsep.join([str(realdoc_parent), str(REPO / "tests" / "apps")]),
@@ -211,14 +203,7 @@ def _gunicorn(docroot: str, workers: int, worker_class: str) -> Iterator[int]:
                 time.sleep(0.05)
         yield port
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process_group(proc)
         if proc.stderr is not None:
             proc.stderr.close()
 

@@ -37,7 +37,6 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -54,8 +53,10 @@ except ImportError:  # a checkout without PYTHONPATH=src: use its src/
     import realdoc
 sys.path.insert(0, str(REPO / "tests" / "apps"))
 sys.path.insert(0, str(REPO / "bench"))
-from bench_middleware import _free_port, _python_clients, _wrk  # noqa: E402
+from bench_middleware import _python_clients, _wrk  # noqa: E402
 from rollapp_tree import make_tree  # noqa: E402
+
+from realdoc.testing.servers import free_port, stop_process_group  # noqa: E402
 
 REALDOC_PARENT = pathlib.Path(realdoc.__file__).resolve().parent.parent
 
@@ -63,7 +64,7 @@ REALDOC_PARENT = pathlib.Path(realdoc.__file__).resolve().parent.parent
 @contextlib.contextmanager
 def gunicorn(app_dir: str, pin: bool, every: float, workers: int = 2) -> Iterator[int]:
     """gunicorn sync serving realdoc_rollapp from ``app_dir``; yield its port; always stop."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=str(REALDOC_PARENT), ROLLAPP_PIN="1" if pin else "0",
                ROLLAPP_EVERY=str(every))
     argv = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class",
@@ -86,14 +87,7 @@ def gunicorn(app_dir: str, pin: bool, every: float, workers: int = 2) -> Iterato
                 time.sleep(0.05)
         yield port
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process_group(proc)
 
 
 def throughput(seconds: float, rounds: int, connections: int = 8) -> Dict[str, Any]:

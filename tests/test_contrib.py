@@ -21,9 +21,10 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 from helpers import fork_call, ignore_start_response
-from test_servers import Tally, _free_port, hammer
+from test_servers import Tally, hammer
 
 from realdoc import asgi, wsgi
+from realdoc.testing.servers import free_port
 from realdoc.testing.strace import in_ci
 from realdoc.testing.tree import DeployTree, Flipper
 
@@ -107,7 +108,7 @@ def wsgiref_serve() -> Iterator[Callable[[Any], int]]:
 def _uvicorn(app: Any) -> Any:
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)

@@ -16,7 +16,6 @@ import os
 import pathlib
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -31,6 +30,7 @@ import realdoc
 from realdoc import _inuse, _lifecycle
 from realdoc._lifecycle import NoPreviousRelease, natural_key
 from realdoc.cli.commands import main
+from realdoc.testing.servers import free_port, stop_process_group
 from realdoc.testing.tree import DeployTree
 
 APPS = pathlib.Path(__file__).resolve().parent / "apps"
@@ -561,18 +561,11 @@ REQUEST_PAUSE = 0.2
 CLIENTS = 8
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def gunicorn_gthread(tree: DeployTree, log: pathlib.Path) -> Iterator[int]:
     """gunicorn gthread (2 workers x 4 threads) serving realdoc_testapp, every=0."""
     pytest.importorskip("gunicorn")
-    port = _free_port()
+    port = free_port()
     env = child_env(str(APPS), REALDOC_DOCROOT=tree.docroot, REALDOC_EVERY="0",
                     TESTAPP_PAUSE=str(REQUEST_PAUSE), PYTHONUNBUFFERED="1")
     env.pop("REALDOC_USE_READLINK", None)
@@ -597,15 +590,7 @@ def gunicorn_gthread(tree: DeployTree, log: pathlib.Path) -> Iterator[int]:
                 time.sleep(0.05)
         yield port
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        stop_process_group(proc)
 
 
 def naive_prune(tree: DeployTree) -> None:

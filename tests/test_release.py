@@ -11,7 +11,6 @@ import http.client
 import importlib.util
 import logging
 import os
-import socket
 import threading
 import time
 from typing import Any, Iterator, List, Tuple
@@ -23,6 +22,7 @@ from helpers import fork_call
 import realdoc
 from realdoc import asgi, wsgi
 from realdoc._release import header_option, header_value, release_name
+from realdoc.testing.servers import free_port
 from realdoc.testing.strace import in_ci
 from realdoc.testing.tree import DeployTree
 
@@ -182,13 +182,6 @@ def test_release_filter_keeps_a_given_release() -> None:
     assert vars(record)["release"] == "mine"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def _asgi_app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         while True:
@@ -216,7 +209,7 @@ def test_asgi_header_on_real_uvicorn(tmp_path: Any, records: _Records) -> None:
     import uvicorn
     tree = DeployTree.create(tmp_path / "site", releases=2)
     app = asgi.RealdocMiddleware(_asgi_app, tree.docroot, every=0, header="X-Release")
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)

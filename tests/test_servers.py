@@ -20,7 +20,6 @@ import http.client
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Ty
 import pytest
 from helpers import child_env
 
+from realdoc.testing.servers import free_port
 from realdoc.testing.tree import DeployTree, Flipper
 
 pytestmark = pytest.mark.servers
@@ -56,13 +56,6 @@ SERVERS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class Server:
     """A server subprocess in its own process group, with its output in a file."""
 
@@ -75,7 +68,7 @@ class Server:
         PYTHONPATH entries after realdoc's own (tests/apps by default).
         """
         self.kind = kind
-        self.port = _free_port()
+        self.port = free_port()
         self.log = log
         # the servers import the very realdoc these tests import, and the test app
         full_env = child_env(*([str(APPS)] if paths is None else paths))

@@ -464,3 +464,46 @@ def test_plugin_is_loaded_on_request_with_p(tmp_path: Path) -> None:
     assert fixtures.returncode == 0, fixtures.stdout + fixtures.stderr
     assert "deploy_tree" in fixtures.stdout
     assert "syscall_counter" in fixtures.stdout
+
+
+# ----------------------------------------------------------- realdoc.testing.servers
+
+def test_free_port_can_be_bound() -> None:
+    import socket
+
+    from realdoc.testing import free_port
+
+    port = free_port()
+    assert 0 < port < 65536
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # nothing took it meanwhile
+
+
+def test_stop_process_group_ends_the_leader_and_its_workers() -> None:
+    """A leader that ignores SIGTERM, with a worker: both end (SIGKILL after ``timeout``)."""
+    from realdoc.testing import stop_process_group
+
+    code = ("import signal, subprocess, sys, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "w = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+            "print(w.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    assert proc.stdout is not None
+    worker = int(proc.stdout.readline())
+    status = stop_process_group(proc, timeout=1.0)
+    proc.stdout.close()
+    assert status == -9  # SIGTERM was ignored: SIGKILL ended it
+    end = time.monotonic() + 10  # the worker, now init's child, is reaped by it
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{worker}/stat") as f:
+                if f.read().split(") ", 1)[1][0] == "Z":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail(f"worker {worker} outlived stop_process_group")
+    assert stop_process_group(proc) == -9  # a group already gone is not an error

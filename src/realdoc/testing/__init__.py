@@ -10,11 +10,13 @@ project's test suite runs.
 Importing this package imports neither pytest nor realdoc's core: the helpers
 are in :mod:`realdoc.testing.tree` (:class:`DeployTree`, :class:`Flipper`) and
 :mod:`realdoc.testing.strace` (:func:`count_syscalls`,
-:func:`count_syscalls_in_child`), both standard library only.
+:func:`count_syscalls_in_child`) and :mod:`realdoc.testing.servers`
+(:func:`free_port`, :func:`stop_process_group`), all standard library only.
 """
 
 from __future__ import annotations
 
+from .servers import free_port, stop_process_group
 from .strace import (
     StraceUnavailable,
     SyscallTrace,
@@ -34,5 +36,7 @@ __all__ = [
     "SyscallTrace",
     "count_syscalls",
     "count_syscalls_in_child",
+    "free_port",
+    "stop_process_group",
     "strace_available",
 ]
