@@ -450,6 +450,45 @@ def test_stats_hits_are_exact_on_every_call_form(impl: ModuleType, site: Site) -
     assert s2["misses"] == s1["misses"]
 
 
+def test_pure_hit_clock_running_out_keeps_counting(site: Site) -> None:
+    """The pure twin's counting clock is good for sys.maxsize reads (2**31 - 1 on
+    32-bit); when one runs out the hit paths take a new one, from any thread, and
+    no hit is lost.  Provoked here with clocks of 7 reads."""
+    from realdoc import _fastpath_py as P
+
+    docroot, www = site
+    P.clear()
+    r = P.Resolver(docroot, every=3600)
+    r(), P.resolve(docroot), P.resolve(docroot, every=5)
+    s0 = P.stats()
+    new_clock = P._new_clock
+    try:
+        P._new_clock = lambda reads=7: new_clock(reads)
+        P._new_clock()  # a small clock now (the reads of the big one stay counted)
+        assert P.stats()["hits"] == s0["hits"]
+        spent0 = P._clock_spent[0]
+        for _ in range(20):
+            assert r() == P.resolve(docroot) == P.resolve(docroot, every=5) == real(www, "r2")
+
+        def work() -> None:
+            for _ in range(500):
+                r()
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        refills = (P._clock_spent[0] - spent0) // 7
+    finally:
+        P._new_clock = new_clock
+        P._new_clock()
+    s1 = P.stats()
+    assert s1["misses"] == s0["misses"]
+    assert s1["hits"] - s0["hits"] == 20 * 3 + 4 * 500
+    assert refills >= (20 * 3 + 4 * 500) // 7 - 1  # the 7-read clocks were used up
+
+
 def test_registry_eviction_is_exact_lru_under_random_use(
         impl: ModuleType, tmp_path: pathlib.Path) -> None:
     import collections

@@ -21,7 +21,19 @@ import select
 import sys
 import threading
 import time
-from typing import Any, AnyStr, Callable, Dict, List, Optional, Union, cast, overload
+from typing import (
+    Any,
+    AnyStr,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Union,
+    cast,
+    overload,
+)
 
 from . import _common, _policy, _scope, _watch
 from ._common import MAXSYMLINKS, PATH_MAX, PROC_MIN_COMPONENTS
@@ -448,17 +460,42 @@ _monotonic = time.monotonic
 # reads - the reads that found the value stale (``_stale``) + the hits served
 # elsewhere (``_hits``: the busy-lock path, a test clock's hit path).  Each
 # ``next()`` is one C call under the GIL, so threads cannot lose counts.
-_CLOCK_READS = 1 << 62
-_clock_budget = itertools.repeat((), _CLOCK_READS)
-_hit_clock = itertools.starmap(_monotonic, _clock_budget)
+_CLOCK_READS = sys.maxsize  # repeat() counts in a C ssize_t: 2**63 - 1 (2**31 - 1 on 32-bit)
 _next = next
 _hits: List[int] = [0]     # the other counters are in _tally (written by _policy)
 _stale: List[int] = [0]
 _clock_base: List[int] = [0]  # hit-path reads before the last fork (a child starts at 0)
+_clock_spent: List[int] = [0]  # reads of the budgets used up before the current one
+_clock_lock = threading.Lock()
+
+
+def _new_clock(reads: int = _CLOCK_READS) -> None:
+    """Give the hit paths a new counting clock, good for ``reads`` reads.
+
+    The reads of the clock it replaces stay counted (``_clock_spent``)."""
+    global _clock_budget, _hit_clock, _clock_size
+    _clock_spent[0] += _clock_size - _clock_budget.__length_hint__()
+    _clock_size = reads
+    _clock_budget = itertools.repeat((), reads)
+    _hit_clock = itertools.starmap(_monotonic, _clock_budget)
+
+
+_clock_size = 0
+_clock_budget: itertools.repeat[Tuple[()]] = itertools.repeat((), 0)
+_hit_clock: Iterator[float] = iter(())
+_new_clock()
+
+
+def _refill_clock() -> float:
+    """The hit paths' clock ran out (after 2**31 - 1 reads on 32-bit): a new one."""
+    with _clock_lock:
+        if _clock_budget.__length_hint__() == 0:  # not already replaced by another thread
+            _new_clock()
+    return _next(_hit_clock)
 
 
 def _clock_reads() -> int:
-    return _CLOCK_READS - _clock_budget.__length_hint__()
+    return _clock_spent[0] + _clock_size - _clock_budget.__length_hint__()
 
 
 def _hit_count() -> int:
@@ -593,7 +630,11 @@ class Resolver(_policy.ResolverViews[AnyStr]):
         self._fresh_until = at + self._every
 
     def __call__(self) -> AnyStr:
-        if _next(_hit_clock) < self._fresh_until:  # a counted clock read: the hit's count
+        try:
+            now = _next(_hit_clock)  # a counted clock read: the hit's count
+        except StopIteration:
+            now = _refill_clock()
+        if now < self._fresh_until:
             return self._value  # type: ignore[return-value]  # set whenever _resolved_at is
         _stale[0] += 1
         return self._miss()
@@ -647,6 +688,8 @@ class _ClockedResolver(Resolver[AnyStr]):
 # -------------------------------------------------------------------- registry
 
 def _after_fork_in_child() -> None:
+    global _clock_lock
+    _clock_lock = threading.Lock()  # another thread may have held it at the fork
     _fork_gen[0] += 1
     _clock_base[0] = _clock_reads()
     _hits[0] = _stale[0] = 0
@@ -694,7 +737,10 @@ def resolve(docroot: Any = _NO_DOCROOT, /, **options: Any) -> Any:
         else:
             # Resolver.__call__ inlined (registry entries never have a test clock);
             # the clock reading is the LRU stamp (one clock read, not two).
-            now = r._tick = _next(_hit_clock)
+            try:
+                now = r._tick = _next(_hit_clock)
+            except StopIteration:
+                now = r._tick = _refill_clock()
             if now < r._fresh_until:
                 return r._value
             _stale[0] += 1
@@ -711,7 +757,10 @@ def _resolve_general(docroot: Any, *, every: Any = _DEF_EVERY, use_readlink: Any
         r = _entries[key]
     except (KeyError, TypeError):
         r = _reg.add(key, docroot, every, use_readlink, on_error, scope, watch)
-    now = r._tick = _next(_hit_clock)
+    try:
+        now = r._tick = _next(_hit_clock)
+    except StopIteration:
+        now = r._tick = _refill_clock()
     if now < r._fresh_until:
         return r._value
     _stale[0] += 1
