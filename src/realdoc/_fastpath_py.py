@@ -701,7 +701,6 @@ _reg: Registry[Resolver[Any]] = Registry(
     Resolver, hits=_hit_count, syscalls=lambda: dict(_sys), tally=_tally,
     on_fork=_after_fork_in_child, watcher=_watcher)
 _entries: Dict[Any, Resolver[Any]] = _reg.entries  # looked up by resolve() directly
-_get = _entries.get
 
 set_maxsize: Callable[[int], int] = _reg.set_maxsize
 get_maxsize: Callable[[], int] = _reg.get_maxsize
